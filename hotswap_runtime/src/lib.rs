@@ -1,0 +1,74 @@
+//! Hot-patching for Rust apps that do not use Dioxus, driven by `dx serve --hot-patch`.
+//!
+//! Everything an app needs besides its own code:
+//!
+//! - [`connect`]: one call at start-up. It finds the dev server dx started the
+//!   app with, applies each patch built for this app, and runs `on_patch` once
+//!   the patch has really landed. It reconnects when dx restarts, logs and
+//!   skips anything it cannot read, and in the browser draws a small status
+//!   overlay (patching…, patched in N ms, build errors).
+//! - [`Rebuilt`]: a hot boundary for long-lived values such as a router: built
+//!   through `subsecond::HotFn`, rebuilt after every patch, swapped atomically.
+//! - [`subsecond`], re-exported, for per-call boundaries:
+//!   `subsecond::HotFn::current(handle_message).call((msg,))`.
+//!
+//! In a release build (`debug_assertions` off) [`connect`] does nothing and
+//! no dev-server code is linked in; hot boundaries become plain calls.
+
+mod backoff;
+pub mod boundary;
+pub mod message;
+mod session;
+pub mod status;
+
+#[cfg(all(debug_assertions, not(target_arch = "wasm32")))]
+mod native;
+#[cfg(all(debug_assertions, target_arch = "wasm32"))]
+mod web;
+
+pub use boundary::Rebuilt;
+pub use status::Status;
+pub use subsecond;
+
+/// Connect to the dev server that launched this app and apply its patches.
+///
+/// `on_patch` runs after each patch has landed, on the thread that applied it
+/// (natively a background thread, in the browser the page's thread). Calling
+/// `connect` more than once connects once, with the first `on_patch`.
+///
+/// Natively, without dx (plain `cargo run`) this returns at once and starts nothing.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn connect(on_patch: impl Fn() + Send + Sync + 'static) {
+    #[cfg(debug_assertions)]
+    session::first_connect(|| native::connect(on_patch));
+    #[cfg(not(debug_assertions))]
+    drop(on_patch);
+}
+
+/// Connect to the dev server that serves this page and apply its patches.
+///
+/// `on_patch` runs in the page after each patch has landed (after subsecond
+/// fetched and instantiated it, not when dx announced it). Calling `connect`
+/// more than once connects once, with the first `on_patch`.
+#[cfg(target_arch = "wasm32")]
+pub fn connect(on_patch: impl Fn() + 'static) {
+    #[cfg(debug_assertions)]
+    session::first_connect(|| web::connect(on_patch));
+    #[cfg(not(debug_assertions))]
+    drop(on_patch);
+}
+
+fn log_error(line: &str) {
+    #[cfg(target_arch = "wasm32")]
+    web_sys::console::error_1(&format!("[hotswap] {line}").into());
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("[hotswap] {line}");
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".to_string())
+}

@@ -1,0 +1,79 @@
+//! What the app tells its user about patches: one readable line per event.
+
+use std::fmt;
+
+/// Something a user should know about the dev-server connection or a patch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Connected { endpoint: String },
+    /// The connection dropped; we keep retrying in the background.
+    Disconnected { reason: String },
+    PatchStarted,
+    /// The patch landed: new calls through a hot boundary run the new code.
+    /// `ms` runs from the edit (as dx measured it) to the moment the patch landed here.
+    Patched { ms: u64 },
+    /// The patch reached us but could not be applied; the old code keeps running.
+    PatchFailed { reason: String },
+    /// The edit did not build; the old code keeps running. `details` is the compiler output when dx sent it.
+    BuildFailed { details: Option<String> },
+    /// dx could not patch and rebuilds the whole app instead.
+    FullRebuild,
+    /// dx finished a full rebuild; the page reloads to run it (state is lost).
+    Reloading,
+    /// A message we ignored, and why.
+    Ignored { reason: String },
+}
+
+impl Status {
+    /// Bad news is shown as an error, the rest as information.
+    pub fn is_error(&self) -> bool {
+        matches!(
+            self,
+            Status::PatchFailed { .. } | Status::BuildFailed { .. } | Status::Ignored { .. }
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Connected { endpoint } => write!(f, "connected to the dev server at {endpoint}"),
+            Status::Disconnected { reason } => {
+                write!(f, "lost the dev server ({reason}); retrying in the background")
+            }
+            Status::PatchStarted => write!(f, "patching…"),
+            Status::Patched { ms } => write!(f, "patched in {ms} ms"),
+            Status::PatchFailed { reason } => {
+                write!(f, "patch failed, still running the previous code: {reason}")
+            }
+            Status::BuildFailed { details: None } => {
+                write!(f, "build failed, still running the previous code (see dx's output)")
+            }
+            Status::BuildFailed {
+                details: Some(details),
+            } => write!(f, "build failed, still running the previous code:\n{details}"),
+            Status::FullRebuild => write!(f, "dx is rebuilding the whole app (this cannot be patched)"),
+            Status::Reloading => write!(f, "dx rebuilt the whole app: reloading the page"),
+            Status::Ignored { reason } => write!(f, "{reason}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_well() {
+        assert_eq!(Status::Patched { ms: 640 }.to_string(), "patched in 640 ms");
+        let failed = Status::PatchFailed {
+            reason: "dlopen: no such file".into(),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "patch failed, still running the previous code: dlopen: no such file"
+        );
+        assert!(failed.is_error());
+        assert!(!Status::PatchStarted.is_error());
+    }
+}

@@ -1,0 +1,65 @@
+//! The hot part of the server: edit anything here while `scripts/dev server` runs.
+//!
+//! Two hot boundaries reach this code:
+//! - `build_router` runs again after every patch (see `main.rs`), so route
+//!   changes and every handler reached from the router are new at once;
+//! - an open WebSocket calls `ws_reply` through `HotFn` for every message, so
+//!   a connection opened before a patch answers its next message with the new code.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use hotswap_runtime::subsecond::HotFn;
+
+use crate::state::{Snapshot, Stats};
+
+pub fn build_router(stats: Arc<Stats>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/stats", get(stats_json))
+        .route("/ws", get(ws_upgrade))
+        .with_state(stats)
+}
+
+async fn index() -> String {
+    greeting()
+}
+
+fn greeting() -> String {
+    "Hello from a hot-patched server!".to_string()
+}
+
+async fn stats_json(State(stats): State<Arc<Stats>>) -> Json<Snapshot> {
+    Json(stats.snapshot())
+}
+
+async fn ws_upgrade(ws: WebSocketUpgrade, State(stats): State<Arc<Stats>>) -> Response {
+    ws.on_upgrade(move |socket| ws_session(socket, stats))
+}
+
+/// Runs for as long as the connection lives, so it is old code after a patch:
+/// it must enter the new code through the hot boundary for every message.
+async fn ws_session(mut socket: WebSocket, stats: Arc<Stats>) {
+    let _open = stats.open_socket();
+    while let Some(Ok(message)) = socket.recv().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        stats.count_message();
+        // Hand subsecond the function item itself, not a closure that calls
+        // it: an unchanged closure would keep calling the old `ws_reply`.
+        let reply = HotFn::current(ws_reply).call((text.as_str(),));
+        if socket.send(Message::text(reply)).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The per-message logic of `/ws`.
+fn ws_reply(text: &str) -> String {
+    format!("echo: {text}")
+}

@@ -1,0 +1,82 @@
+//! An axum server hot-patched by `dx serve --hot-patch` without dropping a connection.
+//!
+//! What lives here is built once and never patched: the listener, the shared
+//! state, and a service that forwards every request to the router of the
+//! moment. Everything in `app.rs` is reached through a hot boundary and
+//! picks up each patch.
+
+mod app;
+mod state;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::Request;
+use hotswap_runtime::Rebuilt;
+use tower::ServiceExt;
+
+use state::Stats;
+
+#[tokio::main]
+async fn main() {
+    let addr = match listen_addr() {
+        Ok(addr) => addr,
+        Err(err) => fail(&err),
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(err) => fail(&format!(
+            "cannot listen on {addr}: {err} (set PORT to use another port)"
+        )),
+    };
+
+    let stats = Arc::new(Stats::default());
+    // The router is a hot boundary: rebuilt through `app::build_router` after
+    // every patch, so added or removed routes take effect at once.
+    let router = Rebuilt::new(app::build_router, stats.clone());
+    hotswap_runtime::connect({
+        let stats = stats.clone();
+        move || stats.count_patch()
+    });
+
+    // The listener never sees a new router; it asks for the current one per request,
+    // so keep-alive connections switch to new routes on their next request.
+    let service = tower::service_fn(move |request: Request| {
+        stats.count_request();
+        let router = router.current();
+        async move { Ok::<_, Infallible>(router.as_ref().clone().oneshot(request).await?) }
+    });
+
+    println!("serving on http://{addr}");
+    let served = axum::serve(listener, tower::make::Shared::new(service))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    if let Err(err) = served {
+        fail(&format!("server stopped: {err}"));
+    }
+}
+
+/// `HOST` (default 127.0.0.1, loopback only) and `PORT` (default 3000).
+fn listen_addr() -> Result<SocketAddr, String> {
+    let host = match std::env::var("HOST") {
+        Ok(host) => host
+            .parse::<IpAddr>()
+            .map_err(|_| format!("HOST={host:?} is not an IP address (try HOST=127.0.0.1)"))?,
+        Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let port = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse::<u16>()
+            .map_err(|_| format!("PORT={port:?} is not a port number (try PORT=3000)"))?,
+        Err(_) => 3000,
+    };
+    Ok(SocketAddr::new(host, port))
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}
