@@ -11,9 +11,13 @@
 //!
 //! rustc asks wasm-ld to export them, but any tool in between that rebuilds
 //! the link line (a linker wrapper, a dev server re-linking) can drop those
-//! `--export` flags. The symbols are still in the module and still named in
-//! its `name` section, so this crate re-exports them from there, and fails
-//! with one plain sentence when the module cannot work with threads at all.
+//! `--export` flags, and post-link tools that prune exports can drop the
+//! exports alone. When the symbols are still in the module and named in its
+//! `name` section, this crate re-exports them; otherwise it fails with one
+//! plain sentence saying what is missing. (wasm-ld garbage-collects
+//! `__wasm_init_tls` and never emits `__tls_size`/`__tls_align` when nothing
+//! exports them, so a link without the flags cannot be repaired afterwards:
+//! the fix is the link flags, and this tool says which.)
 
 use std::fmt;
 
@@ -59,9 +63,12 @@ impl fmt::Display for FixupError {
                     "memory is not shared: link with `--shared-memory` and {HINT}"
                 )
             }
+            // wasm-ld only keeps these symbols when something exports them, so
+            // a link without the flag leaves nothing behind to re-export.
             FixupError::Missing(name) => write!(
                 f,
-                "`{name}` is missing (not exported and not in the name section): {HINT}"
+                "`{name}` is missing (not exported and not in the name section): \
+                 link with `-Clink-arg=--export={name}` and {HINT}"
             ),
             FixupError::NotAFunction(name) => write!(f, "`{name}` is not a function"),
             FixupError::NotAGlobal(name) => write!(f, "`{name}` is not a global"),

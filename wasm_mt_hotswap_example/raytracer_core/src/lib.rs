@@ -112,6 +112,20 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Median of benchmark samples (mean of the middle two for an even count);
+/// it ignores the odd slow run from a busy machine better than a mean does.
+pub fn median_ms(samples: &[f64]) -> f64 {
+    assert!(!samples.is_empty(), "no samples");
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
 /// Hash of the reference render, as 16 lowercase hex digits (the form the page reports).
 pub fn hash_hex(hash: u64) -> String {
     format!("{hash:016x}")
@@ -172,6 +186,12 @@ mod tests {
     fn pixels_are_opaque_and_clamped() {
         assert_eq!(to_rgba(Vec3::new(-1.0, 0.25, 7.0)), [0, 128, 255, 255]);
         assert_eq!(to_rgba(Vec3::new(f32::NAN, 0.0, 1.0)), [0, 0, 255, 255]);
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median_ms(&[9.0, 1.0, 5.0]), 5.0);
+        assert_eq!(median_ms(&[4.0, 1.0, 100.0, 2.0]), 3.0);
     }
 
     #[test]

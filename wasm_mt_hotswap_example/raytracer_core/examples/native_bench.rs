@@ -1,0 +1,71 @@
+//! Times the reference scene rendered natively on 1..N threads and prints one
+//! line of JSON, the same shape the page's `window.mtBench` returns, so the two
+//! can be compared side by side:
+//!
+//! ```text
+//! cargo run --release -p raytracer_core --example native_bench -- \
+//!     [--width 800] [--height 600] [--runs 7] [--threads 1,2]
+//! ```
+
+use std::time::Instant;
+
+use raytracer_core::{fnv1a64, hash_hex, median_ms, render_parallel, Scene};
+
+fn main() {
+    let mut width = 800;
+    let mut height = 600;
+    let mut runs = 7;
+    let mut threads = vec![1, 2];
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| usage(&flag));
+        let number = |v: &str| v.parse::<u32>().unwrap_or_else(|_| usage(&flag));
+        match flag.as_str() {
+            "--width" => width = number(&value),
+            "--height" => height = number(&value),
+            "--runs" => runs = number(&value),
+            "--threads" => threads = value.split(',').map(number).collect(),
+            _ => usage(&flag),
+        }
+    }
+    if width == 0 || height == 0 || runs == 0 || threads.contains(&0) {
+        usage("a zero");
+    }
+
+    let scene = Scene::reference();
+    let mut hash = None;
+    let mut results = Vec::new();
+    for &n in &threads {
+        // One untimed run so page faults and thread start-up of the first
+        // configuration don't count against it.
+        render_parallel(&scene, width, height, n);
+        let samples: Vec<f64> = (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                let image = render_parallel(&scene, width, height, n);
+                let ms = start.elapsed().as_secs_f64() * 1000.0;
+                hash.get_or_insert(fnv1a64(&image));
+                ms
+            })
+            .collect();
+        let samples_json: Vec<String> = samples.iter().map(|ms| format!("{ms:.3}")).collect();
+        results.push(format!(
+            r#"{{"threads":{n},"median_ms":{:.3},"samples_ms":[{}]}}"#,
+            median_ms(&samples),
+            samples_json.join(",")
+        ));
+    }
+    println!(
+        r#"{{"kind":"native","width":{width},"height":{height},"runs":{runs},"hash":"{}","results":[{}]}}"#,
+        hash_hex(hash.expect("at least one run")),
+        results.join(",")
+    );
+}
+
+fn usage(bad: &str) -> ! {
+    eprintln!(
+        "native_bench: bad argument near `{bad}`\n\
+         usage: native_bench [--width N] [--height N] [--runs N] [--threads 1,2,..]"
+    );
+    std::process::exit(2)
+}

@@ -1,0 +1,3 @@
+fn main() {
+    wasm_mt_hotswap_example::start();
+}
