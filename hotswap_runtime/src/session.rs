@@ -45,6 +45,7 @@ impl<P: Platform> Session<P> {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn platform(&self) -> &P {
         &self.platform
     }

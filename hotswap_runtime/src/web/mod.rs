@@ -77,9 +77,10 @@ fn open(url: Rc<String>, on_text: Rc<dyn Fn(&str)>, backoff: Rc<RefCell<Backoff>
     socket.set_onopen(Some(onopen.as_ref().unchecked_ref()));
     onopen.forget();
 
+    let handler = Rc::clone(&on_text);
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         match event.data().as_string() {
-            Some(text) => on_text(&text),
+            Some(text) => handler(&text),
             None => Web.report(Status::Ignored {
                 reason: "ignoring a binary dev-server message".into(),
             }),
@@ -92,6 +93,11 @@ fn open(url: Rc<String>, on_text: Rc<dyn Fn(&str)>, backoff: Rc<RefCell<Backoff>
     let onclose = Closure::<dyn FnMut()>::new({
         let url = Rc::clone(&url);
         move || {
+            if backoff.borrow().is_first() {
+                Web.report(Status::Disconnected {
+                    reason: format!("{url} closed"),
+                });
+            }
             let delay = backoff.borrow_mut().next().as_millis() as i32;
             let (url, on_text, backoff) = (url.clone(), on_text.clone(), backoff.clone());
             after(delay, move || open(url, on_text, backoff));

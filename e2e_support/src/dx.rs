@@ -1,0 +1,174 @@
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::{e2e_dir, wait_until, Scratch};
+
+/// A running `dx serve --hot-patch` on a scratch workspace.
+///
+/// Its output is kept in memory (for waiting on log lines) and in
+/// `target/e2e/<name>-dx.log`; when a test panics, the tail is printed.
+/// Dropping it stops dx and the app it launched.
+pub struct Dx {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    log_path: PathBuf,
+    /// The dev server's port (the page's port for web apps).
+    pub port: u16,
+}
+
+impl Dx {
+    /// Start `dx serve --hot-patch` for `package` with extra dx arguments and
+    /// environment for the app.
+    pub fn serve(
+        scratch: &Scratch,
+        name: &str,
+        package: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Dx {
+        let port = crate::free_port();
+        std::fs::create_dir_all(e2e_dir()).unwrap();
+        let log_path = e2e_dir().join(format!("{name}-dx.log"));
+        let mut command = Command::new("dx");
+        command
+            .current_dir(scratch.root())
+            .args(["serve", "--hot-patch", "--interactive", "false", "--open", "false"])
+            .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--package", package])
+            .args(args)
+            .env("NO_DOWNLOADS", "1")
+            .env("DX_TELEMETRY_ENABLED", "false")
+            .env("NO_COLOR", "1")
+            .env("CARGO_TERM_COLOR", "never")
+            .env("CARGO_INCREMENTAL", "1")
+            // Shared by every scratch copy, so dependencies are built once.
+            .env("CARGO_TARGET_DIR", e2e_dir().join("target"))
+            .envs(envs.iter().map(|(key, value)| (key, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so stopping dx also stops the app it launched.
+            .process_group(0);
+        let mut child = command.spawn().unwrap_or_else(|err| {
+            panic!("cannot start dx ({err}): run scripts/setup to install dioxus-cli 0.7.10")
+        });
+        let log = Arc::new(Mutex::new(String::new()));
+        let file = Arc::new(Mutex::new(File::create(&log_path).unwrap()));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for stream in [Box::new(stdout) as Box<dyn std::io::Read + Send>, Box::new(stderr)] {
+            let (log, file) = (log.clone(), file.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let line = strip_ansi(&line);
+                    let _ = writeln!(file.lock().unwrap(), "{line}");
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        eprintln!("started dx on 127.0.0.1:{port}, log in {}", log_path.display());
+        Dx {
+            child,
+            log,
+            log_path,
+            port,
+        }
+    }
+
+    /// Everything dx printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// How many lines of dx's output contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.log().lines().filter(|line| line.contains(needle)).count()
+    }
+
+    /// Wait until dx has printed `needle` more than `seen` times; returns the line.
+    pub fn wait_for_line(&mut self, needle: &str, seen: usize, timeout: Duration) -> String {
+        wait_until(&format!("dx to print {needle:?}"), timeout, || {
+            self.assert_running();
+            self.log()
+                .lines()
+                .filter(|line| line.contains(needle))
+                .nth(seen)
+                .map(str::to_string)
+        })
+    }
+
+    /// Panic with dx's exit status if it stopped.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("dx exited early with {status}");
+        }
+    }
+
+    fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        for signal in ["-TERM", "-KILL"] {
+            let _ = Command::new("kill").args([signal, "--", &group]).status();
+            for _ in 0..50 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+impl Drop for Dx {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(150)..];
+            eprintln!(
+                "----- last {} lines of dx's output (all of it in {}) -----\n{}\n-----",
+                tail.len(),
+                self.log_path.display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strips_colours() {
+        assert_eq!(
+            super::strip_ansi("\u{1b}[1;32mHot-patching:\u{1b}[0m a.rs took \u{1b}[35m12ms\u{1b}[0m"),
+            "Hot-patching: a.rs took 12ms"
+        );
+    }
+}

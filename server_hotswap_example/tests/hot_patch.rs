@@ -1,0 +1,129 @@
+//! End to end: the real `dx serve --hot-patch` patches the running server while
+//! a WebSocket and a keep-alive connection opened before the patches stay open.
+//!
+//! Needs `dx` (dioxus-cli 0.7.10) on PATH: `scripts/test` installs it.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use e2e_support::{free_port, http, wait_until, Dx, Scratch};
+use serde_json::Value;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+const APP: &str = "server_hotswap_example/src/app.rs";
+const FIRST_BUILD: Duration = Duration::from_secs(20 * 60);
+const PATCH: Duration = Duration::from_secs(120);
+
+#[test]
+fn edits_patch_the_running_server_without_dropping_connections() {
+    let scratch = Scratch::new("server");
+    let port = free_port();
+    let mut dx = Dx::serve(
+        &scratch,
+        "server",
+        "server_hotswap_example",
+        &[],
+        &[("PORT", port.to_string())],
+    );
+
+    step("waiting for the first build and the server to answer");
+    let greeting = wait_until("the server to answer GET /", FIRST_BUILD, || {
+        dx.assert_running();
+        http::get(port, "/").ok()
+    });
+    assert_eq!(greeting.body, "Hello from a hot-patched server!");
+
+    let mut keep_alive = http::Connection::open(port).unwrap();
+    assert_eq!(keep_alive.get("/").unwrap().status, 200);
+    let mut ws = open_ws(port);
+    assert_eq!(ask(&mut ws, "hi"), "echo: hi");
+    let before = stats(port);
+
+    step("patching the greeting and the WebSocket reply in one save");
+    scratch.edit(APP, "\"Hello from a hot-patched server!\"", "\"Hello, patched!\"");
+    scratch.edit(APP, "format!(\"echo: {text}\")", "format!(\"patched echo: {text}\")");
+    wait_for_body(&mut dx, port, "/", "Hello, patched!");
+    dx.wait_for_line("Hot-patching:", 0, PATCH);
+
+    assert_eq!(
+        ask(&mut ws, "hi"),
+        "patched echo: hi",
+        "the WebSocket opened before the patch must answer with the new code"
+    );
+    assert_eq!(
+        keep_alive.get("/").unwrap().body,
+        "Hello, patched!",
+        "the keep-alive connection opened before the patch must still serve"
+    );
+    let after = stats(port);
+    assert!(
+        after["requests"].as_u64() > before["requests"].as_u64(),
+        "request counter restarted: {before} then {after}"
+    );
+    assert_eq!(after["ws_open"], 1, "{after}");
+    assert!(after["patches"].as_u64() >= Some(1), "{after}");
+
+    step("adding a route in build_router");
+    scratch.edit(
+        APP,
+        ".route(\"/ws\", get(ws_upgrade))",
+        ".route(\"/ws\", get(ws_upgrade))\n        .route(\"/added\", get(|| async { \"a new route\" }))",
+    );
+    wait_for_body(&mut dx, port, "/added", "a new route");
+
+    step("saving an edit that does not compile");
+    let errors_before = dx.count("error[E");
+    scratch.edit(APP, "\"Hello, patched!\"", "\"Hello, broken!\" + 1");
+    dx.wait_for_line("error[E", errors_before, PATCH);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(http::get(port, "/").unwrap().body, "Hello, patched!");
+    assert_eq!(ask(&mut ws, "still there?"), "patched echo: still there?");
+
+    step("fixing the edit");
+    scratch.edit(APP, "\"Hello, broken!\" + 1", "\"Hello, fixed!\"");
+    wait_for_body(&mut dx, port, "/", "Hello, fixed!");
+    assert_eq!(keep_alive.get("/").unwrap().body, "Hello, fixed!");
+    assert_eq!(ask(&mut ws, "bye"), "patched echo: bye");
+
+    let last = stats(port);
+    assert_eq!(last["ws_opened"], 1, "the WebSocket never reconnected: {last}");
+    assert!(last["patches"].as_u64() >= Some(3), "{last}");
+    assert!(
+        dx.count("Hot-patching:") >= 3,
+        "every good edit was a hot patch, not a rebuild"
+    );
+}
+
+fn step(what: &str) {
+    eprintln!("== {what}");
+}
+
+fn wait_for_body(dx: &mut Dx, port: u16, path: &str, body: &str) {
+    wait_until(&format!("GET {path} to answer {body:?}"), PATCH, || {
+        dx.assert_running();
+        http::get(port, path).ok().filter(|response| response.body == body)
+    });
+}
+
+fn stats(port: u16) -> Value {
+    serde_json::from_str(&http::get(port, "/stats").unwrap().body).unwrap()
+}
+
+fn open_ws(port: u16) -> WebSocket<MaybeTlsStream<TcpStream>> {
+    let (ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/ws")).unwrap();
+    if let MaybeTlsStream::Plain(stream) = ws.get_ref() {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    ws
+}
+
+fn ask(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>, text: &str) -> String {
+    ws.send(Message::text(text)).unwrap();
+    loop {
+        match ws.read().expect("the WebSocket closed") {
+            Message::Text(reply) => return reply.to_string(),
+            _ => continue,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Wiring the page: built once, never patched.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use hotswap_runtime::subsecond::HotFn;
+use wasm_bindgen::{closure::Closure, JsCast};
+use web_sys::{Document, HtmlElement};
+
+use crate::view::{self, Counter};
+
+/// The page's state lives in this `Rc`, held by the click listener and the
+/// patch callback. Not in a `thread_local!`: subsecond resets thread-locals of
+/// the patched crate.
+struct Page {
+    counter: RefCell<Counter>,
+    document: Document,
+}
+
+pub fn start() {
+    let Some(document) = web_sys::window().and_then(|window| window.document()) else {
+        return web_sys::console::error_1(&"wasm_hotswap_example: no document".into());
+    };
+    let page = Rc::new(Page {
+        counter: RefCell::new(Counter::default()),
+        document,
+    });
+    let Some(button) = page.element("incrementButton") else {
+        return;
+    };
+
+    let on_click = Closure::<dyn FnMut()>::new({
+        let page = page.clone();
+        move || page.click()
+    });
+    if let Err(err) = button.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref()) {
+        web_sys::console::error_2(&"wasm_hotswap_example: cannot listen for clicks".into(), &err);
+    }
+    // The listener lives as long as the page.
+    on_click.forget();
+
+    page.render();
+    // After a patch, draw again so edits to `view::render` show without a click.
+    hotswap_runtime::connect({
+        let page = page.clone();
+        move || page.render()
+    });
+}
+
+impl Page {
+    fn click(&self) {
+        {
+            let mut counter = self.counter.borrow_mut();
+            // The listener is old code after a patch; the hot boundary finds the new step.
+            counter.count += HotFn::current(view::increment_step).call(());
+            let count = counter.count;
+            counter.history.push(count);
+        }
+        self.render();
+    }
+
+    fn render(&self) {
+        let counter = self.counter.borrow();
+        if let Some(element) = self.element("counter") {
+            element.set_text_content(Some(&counter.count.to_string()));
+        }
+        if let Some(element) = self.element("hotView") {
+            element.set_inner_html(&HotFn::current(view::render).call((&*counter,)));
+        }
+    }
+
+    fn element(&self, id: &str) -> Option<HtmlElement> {
+        let element = self
+            .document
+            .get_element_by_id(id)
+            .and_then(|element| element.dyn_into::<HtmlElement>().ok());
+        if element.is_none() {
+            web_sys::console::error_1(&format!("wasm_hotswap_example: index.html has no #{id}").into());
+        }
+        element
+    }
+}

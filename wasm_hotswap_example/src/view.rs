@@ -1,0 +1,47 @@
+//! The hot part of the page: edit anything here while `scripts/dev wasm` runs.
+
+/// What the page remembers. It outlives every patch, so its layout is fixed
+/// for the life of the page: adding a field needs a full rebuild (and a reload).
+#[derive(Default)]
+pub struct Counter {
+    pub count: i64,
+    /// The count after each click, newest last.
+    pub history: Vec<i64>,
+}
+
+/// How much one click adds.
+pub fn increment_step() -> i64 {
+    1
+}
+
+/// The part of the page drawn from the state, re-run after every click and every patch.
+pub fn render(counter: &Counter) -> String {
+    let items: String = counter
+        .history
+        .iter()
+        .rev()
+        .take(5)
+        .map(|count| format!("<li>{count}</li>"))
+        .collect();
+    format!(
+        "<p class=\"label\">Last counts (newest first)</p><ul>{items}</ul>\
+         <p class=\"total\">{} clicks so far</p>",
+        counter.history.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_last_five_counts_newest_first() {
+        let counter = Counter {
+            count: 7,
+            history: (1..=7).collect(),
+        };
+        let html = render(&counter);
+        assert!(html.contains("<ul><li>7</li><li>6</li><li>5</li><li>4</li><li>3</li></ul>"));
+        assert!(html.contains("7 clicks so far"));
+    }
+}
