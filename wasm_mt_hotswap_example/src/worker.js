@@ -25,11 +25,7 @@ self.onmessage = ({ data }) => {
 async function init({ seq, worker, glueUrl, module, memory }) {
   workerId = worker;
   try {
-    const glue = await import(glueUrl);
-    // Passing the page's module and memory makes this instance share the
-    // page's linear memory; wasm-bindgen's start code gives it its own stack
-    // and thread-local storage.
-    await glue.default({ module_or_path: module, memory });
+    const glue = await loadGlue(glueUrl, module, memory);
     glue.worker_started(worker);
     app = glue;
     self.postMessage({ kind: "ready", seq, worker });
@@ -37,6 +33,42 @@ async function init({ seq, worker, glueUrl, module, memory }) {
   } catch (e) {
     self.postMessage({ kind: "error", seq, worker, message: String(e) });
   }
+}
+
+// Instantiates the page's module against the page's memory: that is what
+// makes this worker share the page's linear memory. wasm-bindgen's start code
+// then gives this instance its own stack and thread-local storage.
+async function loadGlue(glueUrl, module, memory) {
+  // Under `dx serve` the glue ends with a loader that initialises it as soon
+  // as it is imported, here too, with a new memory and the .wasm fetched by an
+  // absolute path (which a blob: worker cannot resolve). For the length of the
+  // import, lend that loader the page's memory and module, so its instance
+  // joins the pool instead of starting a second app. Both are created
+  // synchronously during the import, before the glue's first `await`.
+  const { Memory } = WebAssembly;
+  const { fetch } = globalThis;
+  WebAssembly.Memory = function () {
+    return memory;
+  };
+  globalThis.fetch = () => Promise.resolve(module);
+  let glue;
+  try {
+    glue = await import(glueUrl);
+  } finally {
+    WebAssembly.Memory = Memory;
+    globalThis.fetch = fetch;
+  }
+  if (globalThis.__wasm_split_main_initSync) {
+    // dx's loader ran (it sets that name at once, `__dx_mainWasm` when done):
+    // wait for its init rather than instantiating the module a second time.
+    for (let waited = 0; !globalThis.__dx_mainWasm; waited += 10) {
+      if (waited > 30000) throw new Error("dx's loader did not initialise the module");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } else {
+    await glue.default({ module_or_path: module, memory });
+  }
+  return glue;
 }
 
 function run(task) {
