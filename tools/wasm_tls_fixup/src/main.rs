@@ -30,16 +30,21 @@ fn run() -> Result<String, String> {
     if fixed.is_some() || output != input {
         std::fs::write(&output, bytes).map_err(|e| format!("{}: {e}", output.display()))?;
     }
+    let written = if output == input {
+        String::new()
+    } else {
+        format!(" (written to {})", output.display())
+    };
     Ok(if fixup.changed() {
         format!(
-            "wasm_tls_fixup: {}: exported {} (found in the name section)",
-            output.display(),
+            "wasm_tls_fixup: {}: exported {} from the name section{written}",
+            input.display(),
             fixup.exported.join(", ")
         )
     } else {
         format!(
-            "wasm_tls_fixup: {}: TLS exports already present",
-            output.display()
+            "wasm_tls_fixup: {}: TLS exports present{written}",
+            input.display()
         )
     })
 }
