@@ -37,7 +37,14 @@ impl Dx {
         let mut command = Command::new("dx");
         command
             .current_dir(scratch.root())
-            .args(["serve", "--hot-patch", "--interactive", "false", "--open", "false"])
+            .args([
+                "serve",
+                "--hot-patch",
+                "--interactive",
+                "false",
+                "--open",
+                "false",
+            ])
             .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
             .args(["--package", package])
             .args(args)
@@ -61,7 +68,10 @@ impl Dx {
         let file = Arc::new(Mutex::new(File::create(&log_path).unwrap()));
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
-        for stream in [Box::new(stdout) as Box<dyn std::io::Read + Send>, Box::new(stderr)] {
+        for stream in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
             let (log, file) = (log.clone(), file.clone());
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -73,7 +83,10 @@ impl Dx {
                 }
             });
         }
-        eprintln!("started dx on 127.0.0.1:{port}, log in {}", log_path.display());
+        eprintln!(
+            "started dx on 127.0.0.1:{port}, log in {}",
+            log_path.display()
+        );
         Dx {
             child,
             log,
@@ -89,7 +102,10 @@ impl Dx {
 
     /// How many lines of dx's output contain `needle`.
     pub fn count(&self, needle: &str) -> usize {
-        self.log().lines().filter(|line| line.contains(needle)).count()
+        self.log()
+            .lines()
+            .filter(|line| line.contains(needle))
+            .count()
     }
 
     /// Wait until dx has printed `needle` more than `seen` times; returns the line.
@@ -102,6 +118,14 @@ impl Dx {
                 .nth(seen)
                 .map(str::to_string)
         })
+    }
+
+    /// Wait until the app has connected to dx's `/_dioxus` (it logs that), and
+    /// give dx a moment to register it: an edit saved before dx knows the app's
+    /// address is dropped ("Ignoring hotpatch since there is no ASLR reference").
+    pub fn wait_for_app_connected(&mut self, timeout: Duration) {
+        self.wait_for_line("[hotswap] connected to the dev server", 0, timeout);
+        std::thread::sleep(Duration::from_secs(2));
     }
 
     /// Panic with dx's exit status if it stopped.
@@ -167,7 +191,9 @@ mod tests {
     #[test]
     fn strips_colours() {
         assert_eq!(
-            super::strip_ansi("\u{1b}[1;32mHot-patching:\u{1b}[0m a.rs took \u{1b}[35m12ms\u{1b}[0m"),
+            super::strip_ansi(
+                "\u{1b}[1;32mHot-patching:\u{1b}[0m a.rs took \u{1b}[35m12ms\u{1b}[0m"
+            ),
             "Hot-patching: a.rs took 12ms"
         );
     }

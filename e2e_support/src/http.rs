@@ -27,7 +27,8 @@ impl Connection {
     }
 
     pub fn get(&mut self, path: &str) -> std::io::Result<Response> {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n");
         self.reader.get_mut().write_all(request.as_bytes())?;
 
         let mut status_line = String::new();

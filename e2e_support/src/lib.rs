@@ -2,17 +2,20 @@
 //!
 //! - [`Scratch`]: a copy of the workspace to edit, so tests never touch the checkout;
 //! - [`Dx`]: the real `dx serve --hot-patch`, its log captured and shown on failure;
+//! - [`Browser`]: headless Debian Chromium over the DevTools protocol;
 //! - [`http`]: a tiny HTTP/1.1 client that can hold a keep-alive connection open;
 //! - [`wait_until`]: polling with a deadline and a message that says what did not happen.
 //!
 //! Build artefacts are shared between runs: every scratch copy lives at a fixed
 //! path and all of them build into `target/e2e/` of the checkout.
 
+pub mod browser;
 mod dx;
 pub mod http;
 mod scratch;
 mod wait;
 
+pub use browser::Browser;
 pub use dx::Dx;
 pub use scratch::Scratch;
 pub use wait::{free_port, wait_until};
@@ -22,7 +25,9 @@ use std::path::PathBuf;
 /// The checkout the tests run from (the workspace root).
 pub fn checkout_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.parent().expect("e2e_support sits in the workspace").to_path_buf()
+    here.parent()
+        .expect("e2e_support sits in the workspace")
+        .to_path_buf()
 }
 
 /// Where scratch output that must not be inside a watched folder goes: `target/e2e/`.

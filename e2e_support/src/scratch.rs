@@ -18,7 +18,10 @@ impl Scratch {
     pub fn new(name: &str) -> Scratch {
         let checkout = checkout_root();
         let root = std::env::temp_dir()
-            .join(format!("hotswap-e2e-{:08x}", fnv(checkout.to_string_lossy().as_bytes())))
+            .join(format!(
+                "hotswap-e2e-{:08x}",
+                fnv(checkout.to_string_lossy().as_bytes())
+            ))
             .join(name);
         let files = workspace_files(&checkout);
         for file in &files {
@@ -45,7 +48,10 @@ impl Scratch {
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
         let found = text.matches(from).count();
-        assert_eq!(found, 1, "expected {from:?} once in {file}, found it {found} times");
+        assert_eq!(
+            found, 1,
+            "expected {from:?} once in {file}, found it {found} times"
+        );
         std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     }
 }
@@ -53,11 +59,21 @@ impl Scratch {
 /// Tracked files plus untracked ones that are not ignored: what a user would have.
 fn workspace_files(checkout: &Path) -> Vec<PathBuf> {
     let output = Command::new("git")
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
         .current_dir(checkout)
         .output()
         .expect("the end-to-end tests need git to list the workspace's files");
-    assert!(output.status.success(), "git ls-files failed in {}", checkout.display());
+    assert!(
+        output.status.success(),
+        "git ls-files failed in {}",
+        checkout.display()
+    );
     output
         .stdout
         .split(|&byte| byte == 0)

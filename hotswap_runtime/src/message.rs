@@ -43,8 +43,9 @@ impl std::fmt::Display for UnreadableMessage {
 
 /// Parse one text frame from `/_dioxus`.
 pub fn parse(text: &str) -> Result<DevEvent, UnreadableMessage> {
-    let msg: DevserverMsg = serde_json::from_str(text)
-        .map_err(|err| UnreadableMessage(format!("{err} (message starts with {:?})", preview(text))))?;
+    let msg: DevserverMsg = serde_json::from_str(text).map_err(|err| {
+        UnreadableMessage(format!("{err} (message starts with {:?})", preview(text)))
+    })?;
     Ok(match msg {
         DevserverMsg::HotReload(reload) => match reload.jump_table {
             Some(table) => DevEvent::Patch {

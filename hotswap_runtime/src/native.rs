@@ -33,7 +33,9 @@ fn connect_at(endpoint: String, on_patch: impl Fn() + Send + Sync + 'static) {
         .name("hotswap-devserver".into())
         .spawn(move || run(&session, &endpoint, &url));
     if let Err(err) = spawned {
-        log(&format!("cannot start the dev-server thread, hot-patching is off: {err}"));
+        crate::log_error(&format!(
+            "cannot start the dev-server thread, hot-patching is off: {err}"
+        ));
     }
 }
 
@@ -75,7 +77,12 @@ struct Native {
 
 impl Platform for Native {
     fn report(&self, status: Status) {
-        log(&status.to_string());
+        // dx shows a child's stderr as errors: keep good news on stdout.
+        if status.is_error() {
+            eprintln!("[hotswap] {status}");
+        } else {
+            println!("[hotswap] {status}");
+        }
     }
 
     fn now_ms(&self) -> f64 {
@@ -101,10 +108,6 @@ impl Platform for Native {
             Err(panic) => Err(format!("{} ({lib})", crate::panic_message(&panic))),
         }
     }
-}
-
-fn log(line: &str) {
-    eprintln!("[hotswap] {line}");
 }
 
 #[cfg(test)]

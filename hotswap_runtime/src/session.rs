@@ -28,13 +28,15 @@ pub(crate) trait Platform: Send + Sync + 'static {
 /// The patch we applied and are waiting to see land.
 struct InFlight {
     received_ms: f64,
-    dx_ms: u64,
+    /// When dx announced it started patching: what "patched in N ms" counts from.
+    started_ms: f64,
 }
 
 /// One client's state: which patch is in flight.
 pub(crate) struct Session<P: Platform> {
     platform: Arc<P>,
     in_flight: Arc<Mutex<Option<InFlight>>>,
+    started_ms: Mutex<Option<f64>>,
 }
 
 impl<P: Platform> Session<P> {
@@ -42,6 +44,7 @@ impl<P: Platform> Session<P> {
         Session {
             platform: Arc::new(platform),
             in_flight: Arc::new(Mutex::new(None)),
+            started_ms: Mutex::new(None),
         }
     }
 
@@ -60,9 +63,9 @@ impl<P: Platform> Session<P> {
         subsecond::register_handler(Arc::new(move || {
             on_patch();
             if let Some(patch) = in_flight.lock().unwrap().take() {
-                let local_ms = (platform.now_ms() - patch.received_ms).max(0.0);
+                let ms = (platform.now_ms() - patch.started_ms).max(0.0);
                 platform.report(Status::Patched {
-                    ms: patch.dx_ms + local_ms.round() as u64,
+                    ms: ms.round() as u64,
                 });
             }
         }));
@@ -79,7 +82,10 @@ impl<P: Platform> Session<P> {
             }
         };
         match event {
-            DevEvent::PatchStarted => self.platform.report(Status::PatchStarted),
+            DevEvent::PatchStarted => {
+                *self.started_ms.lock().unwrap() = Some(self.platform.now_ms());
+                self.platform.report(Status::PatchStarted)
+            }
             DevEvent::Patch {
                 table,
                 for_pid,
@@ -124,9 +130,12 @@ impl<P: Platform> Session<P> {
                 ),
             });
         }
+        let received_ms = self.platform.now_ms();
+        // Without a start message (we connected mid-patch), dx's compile time is the best guess.
+        let started_ms = self.started_ms.lock().unwrap().take();
         *self.in_flight.lock().unwrap() = Some(InFlight {
-            received_ms: self.platform.now_ms(),
-            dx_ms,
+            received_ms,
+            started_ms: started_ms.unwrap_or(received_ms - dx_ms as f64),
         });
         if let Err(reason) = self.platform.apply(table) {
             self.in_flight.lock().unwrap().take();
@@ -225,12 +234,20 @@ mod tests {
         session.handle(&patch_for(77));
         session.fail_if_stuck(5_000.0);
         assert!(fake.reports.lock().unwrap().is_empty(), "not stuck yet");
-        session.in_flight.lock().unwrap().as_mut().unwrap().received_ms = -10_000.0;
+        session
+            .in_flight
+            .lock()
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .received_ms = -10_000.0;
         session.fail_if_stuck(5_000.0);
         session.fail_if_stuck(5_000.0);
         let reports = fake.reports.lock().unwrap();
         assert_eq!(reports.len(), 1);
-        assert!(matches!(&reports[0], Status::PatchFailed { reason } if reason.contains("did not land")));
+        assert!(
+            matches!(&reports[0], Status::PatchFailed { reason } if reason.contains("did not land"))
+        );
     }
 
     #[test]
@@ -241,7 +258,9 @@ mod tests {
         session.handle(r#""HotPatchStart""#);
         session.handle(r#""FullReloadFailed""#);
         let reports = fake.reports.lock().unwrap();
-        assert!(matches!(&reports[0], Status::Ignored { reason } if reason.contains("cannot read")));
+        assert!(
+            matches!(&reports[0], Status::Ignored { reason } if reason.contains("cannot read"))
+        );
         assert_eq!(reports[1], Status::PatchStarted);
         assert_eq!(reports[2], Status::BuildFailed { details: None });
     }

@@ -5,23 +5,35 @@ use std::fmt;
 /// Something a user should know about the dev-server connection or a patch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    Connected { endpoint: String },
+    Connected {
+        endpoint: String,
+    },
     /// The connection dropped; we keep retrying in the background.
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     PatchStarted,
     /// The patch landed: new calls through a hot boundary run the new code.
-    /// `ms` runs from the edit (as dx measured it) to the moment the patch landed here.
-    Patched { ms: u64 },
+    /// `ms` runs from dx starting the patch (just after the save) to the patch landing here.
+    Patched {
+        ms: u64,
+    },
     /// The patch reached us but could not be applied; the old code keeps running.
-    PatchFailed { reason: String },
+    PatchFailed {
+        reason: String,
+    },
     /// The edit did not build; the old code keeps running. `details` is the compiler output when dx sent it.
-    BuildFailed { details: Option<String> },
+    BuildFailed {
+        details: Option<String>,
+    },
     /// dx could not patch and rebuilds the whole app instead.
     FullRebuild,
     /// dx finished a full rebuild; the page reloads to run it (state is lost).
     Reloading,
     /// A message we ignored, and why.
-    Ignored { reason: String },
+    Ignored {
+        reason: String,
+    },
 }
 
 impl Status {
@@ -37,9 +49,14 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Status::Connected { endpoint } => write!(f, "connected to the dev server at {endpoint}"),
+            Status::Connected { endpoint } => {
+                write!(f, "connected to the dev server at {endpoint}")
+            }
             Status::Disconnected { reason } => {
-                write!(f, "lost the dev server ({reason}); retrying in the background")
+                write!(
+                    f,
+                    "lost the dev server ({reason}); retrying in the background"
+                )
             }
             Status::PatchStarted => write!(f, "patching…"),
             Status::Patched { ms } => write!(f, "patched in {ms} ms"),
@@ -47,12 +64,20 @@ impl fmt::Display for Status {
                 write!(f, "patch failed, still running the previous code: {reason}")
             }
             Status::BuildFailed { details: None } => {
-                write!(f, "build failed, still running the previous code (see dx's output)")
+                write!(
+                    f,
+                    "build failed, still running the previous code (see dx's output)"
+                )
             }
             Status::BuildFailed {
                 details: Some(details),
-            } => write!(f, "build failed, still running the previous code:\n{details}"),
-            Status::FullRebuild => write!(f, "dx is rebuilding the whole app (this cannot be patched)"),
+            } => write!(
+                f,
+                "build failed, still running the previous code:\n{details}"
+            ),
+            Status::FullRebuild => {
+                write!(f, "dx is rebuilding the whole app (this cannot be patched)")
+            }
             Status::Reloading => write!(f, "dx rebuilt the whole app: reloading the page"),
             Status::Ignored { reason } => write!(f, "{reason}"),
         }

@@ -33,8 +33,13 @@ pub fn start() {
         let page = page.clone();
         move || page.click()
     });
-    if let Err(err) = button.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref()) {
-        web_sys::console::error_2(&"wasm_hotswap_example: cannot listen for clicks".into(), &err);
+    if let Err(err) =
+        button.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())
+    {
+        web_sys::console::error_2(
+            &"wasm_hotswap_example: cannot listen for clicks".into(),
+            &err,
+        );
     }
     // The listener lives as long as the page.
     on_click.forget();
@@ -75,7 +80,9 @@ impl Page {
             .get_element_by_id(id)
             .and_then(|element| element.dyn_into::<HtmlElement>().ok());
         if element.is_none() {
-            web_sys::console::error_1(&format!("wasm_hotswap_example: index.html has no #{id}").into());
+            web_sys::console::error_1(
+                &format!("wasm_hotswap_example: index.html has no #{id}").into(),
+            );
         }
         element
     }

@@ -29,7 +29,9 @@ thread_local! {
 
 pub(crate) fn connect(on_patch: impl Fn() + 'static) {
     let Some(location) = web_sys::window().map(|window| window.location()) else {
-        return crate::log_error("hot-patching is off: no `window` here (call connect from the page, not a worker)");
+        return crate::log_error(
+            "hot-patching is off: no `window` here (call connect from the page, not a worker)",
+        );
     };
     let (Ok(protocol), Ok(host)) = (location.protocol(), location.host()) else {
         return crate::log_error("hot-patching is off: cannot read the page's location");
@@ -63,7 +65,11 @@ pub(crate) fn connect(on_patch: impl Fn() + 'static) {
 
 /// Open `url`, pass each text frame to `on_text`, reopen with back-off when it closes.
 fn keep_open(url: String, on_text: Rc<dyn Fn(&str)>) {
-    open(Rc::new(url), on_text, Rc::new(RefCell::new(Backoff::default())));
+    open(
+        Rc::new(url),
+        on_text,
+        Rc::new(RefCell::new(Backoff::default())),
+    );
 }
 
 fn open(url: Rc<String>, on_text: Rc<dyn Fn(&str)>, backoff: Rc<RefCell<Backoff>>) {
@@ -78,13 +84,14 @@ fn open(url: Rc<String>, on_text: Rc<dyn Fn(&str)>, backoff: Rc<RefCell<Backoff>
     onopen.forget();
 
     let handler = Rc::clone(&on_text);
-    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        match event.data().as_string() {
-            Some(text) => handler(&text),
-            None => Web.report(Status::Ignored {
-                reason: "ignoring a binary dev-server message".into(),
-            }),
-        }
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| match event
+        .data()
+        .as_string()
+    {
+        Some(text) => handler(&text),
+        None => Web.report(Status::Ignored {
+            reason: "ignoring a binary dev-server message".into(),
+        }),
     });
     socket.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     // The closures live as long as the page: every socket we open keeps its handlers.
@@ -120,7 +127,8 @@ fn every(ms: i32, f: impl FnMut() + 'static) {
         return;
     };
     let f = Closure::<dyn FnMut()>::new(f);
-    let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(f.as_ref().unchecked_ref(), ms);
+    let _ = window
+        .set_interval_with_callback_and_timeout_and_arguments_0(f.as_ref().unchecked_ref(), ms);
     f.forget();
 }
 
