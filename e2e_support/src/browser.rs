@@ -109,18 +109,32 @@ impl Browser {
 
     /// Evaluate a JavaScript expression (awaiting it if it is a promise) and return its value.
     pub fn eval(&mut self, expression: &str) -> Value {
-        let result = self.call(
+        self.try_eval(expression)
+            .unwrap_or_else(|err| panic!("JavaScript `{expression}` {err}"))
+    }
+
+    /// Like [`Browser::eval`], but a thrown exception or a page that is
+    /// between documents (reloading) is an `Err` instead of a panic, so a
+    /// caller can poll across a reload.
+    pub fn try_eval(&mut self, expression: &str) -> Result<Value, String> {
+        let result = self.try_call(
             "Runtime.evaluate",
             json!({ "expression": expression, "awaitPromise": true, "returnByValue": true }),
-        );
+        )
+        .map_err(|err| format!("was refused by Chromium: {err}"))?;
         if let Some(exception) = result.get("exceptionDetails") {
             let text = exception["exception"]["description"]
                 .as_str()
                 .or(exception["text"].as_str())
                 .unwrap_or("unknown error");
-            panic!("JavaScript `{expression}` threw: {text}");
+            return Err(format!("threw: {text}"));
         }
-        result["result"]["value"].clone()
+        Ok(result["result"]["value"].clone())
+    }
+
+    /// Chromium's pid (its own helper processes stop when it does).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Poll `expression` until it is truthy, then return its value.
@@ -148,6 +162,13 @@ impl Browser {
     /// Send one DevTools command and wait for its answer; events met on the way
     /// are kept (console messages) or dropped.
     fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|err| panic!("Chromium refused {method}: {err}"))
+    }
+
+    /// [`Browser::call`], with an error answer returned instead of a panic.
+    /// Losing the connection to Chromium still panics: nothing can go on.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, String> {
         self.next_id += 1;
         let id = self.next_id;
         let request = json!({ "id": id, "method": method, "params": params });
@@ -167,9 +188,9 @@ impl Browser {
             };
             if message["id"] == id {
                 if let Some(error) = message.get("error") {
-                    panic!("Chromium refused {method}: {error}");
+                    return Err(error.to_string());
                 }
-                return message["result"].clone();
+                return Ok(message["result"].clone());
             }
             if message["method"] == "Runtime.consoleAPICalled" {
                 let params = &message["params"];

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::{e2e_dir, wait_until, Scratch};
 
-/// A running `dx serve --hot-patch` on a scratch workspace.
+/// A running `dx serve` (normally `--hot-patch`) on a scratch workspace.
 ///
 /// Its output is kept in memory (for waiting on log lines) and in
 /// `target/e2e/<name>-dx.log`; when a test panics, the tail is printed.
@@ -31,20 +31,39 @@ impl Dx {
         args: &[&str],
         envs: &[(&str, String)],
     ) -> Dx {
+        Dx::start(scratch, name, package, &["--hot-patch"], args, envs)
+    }
+
+    /// Start `dx serve` *without* `--hot-patch`: every saved Rust edit is a full
+    /// rebuild followed by a restart (native) or a page reload (web). It is what
+    /// hot-patching is measured against.
+    pub fn serve_rebuilding(
+        scratch: &Scratch,
+        name: &str,
+        package: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Dx {
+        Dx::start(scratch, name, package, &[], args, envs)
+    }
+
+    fn start(
+        scratch: &Scratch,
+        name: &str,
+        package: &str,
+        mode: &[&str],
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Dx {
         let port = crate::free_port();
         std::fs::create_dir_all(e2e_dir()).unwrap();
         let log_path = e2e_dir().join(format!("{name}-dx.log"));
         let mut command = Command::new("dx");
         command
             .current_dir(scratch.root())
-            .args([
-                "serve",
-                "--hot-patch",
-                "--interactive",
-                "false",
-                "--open",
-                "false",
-            ])
+            .arg("serve")
+            .args(mode)
+            .args(["--interactive", "false", "--open", "false"])
             .args(["--addr", "127.0.0.1", "--port", &port.to_string()])
             .args(["--package", package])
             .args(args)
@@ -53,8 +72,9 @@ impl Dx {
             .env("NO_COLOR", "1")
             .env("CARGO_TERM_COLOR", "never")
             .env("CARGO_INCREMENTAL", "1")
-            // Shared by every scratch copy, so dependencies are built once.
-            .env("CARGO_TARGET_DIR", e2e_dir().join("target"))
+            // dx packs only the rlibs under the workspace folder into the web
+            // build's fat archive, so the target dir must stay inside the copy.
+            .env_remove("CARGO_TARGET_DIR")
             .envs(envs.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -93,6 +113,12 @@ impl Dx {
             log_path,
             port,
         }
+    }
+
+    /// dx's pid, which is also the id of the process group holding dx, its
+    /// builds and the app it launched (`kill -- -<pid>` stops them all).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything dx printed so far.
