@@ -117,11 +117,12 @@ impl Browser {
     /// between documents (reloading) is an `Err` instead of a panic, so a
     /// caller can poll across a reload.
     pub fn try_eval(&mut self, expression: &str) -> Result<Value, String> {
-        let result = self.try_call(
-            "Runtime.evaluate",
-            json!({ "expression": expression, "awaitPromise": true, "returnByValue": true }),
-        )
-        .map_err(|err| format!("was refused by Chromium: {err}"))?;
+        let result = self
+            .try_call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "awaitPromise": true, "returnByValue": true }),
+            )
+            .map_err(|err| format!("was refused by Chromium: {err}"))?;
         if let Some(exception) = result.get("exceptionDetails") {
             let text = exception["exception"]["description"]
                 .as_str()

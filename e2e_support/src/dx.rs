@@ -146,6 +146,22 @@ impl Dx {
         })
     }
 
+    /// Wait for dx's first build. dx does not retry a first build that failed,
+    /// so a failure ends the wait at once.
+    pub fn wait_for_first_build(&mut self, timeout: Duration) {
+        wait_until("dx's first build", timeout, || {
+            self.assert_running();
+            let log = self.log();
+            if log.contains("Build completed successfully") {
+                return Some(());
+            }
+            if let Some(line) = log.lines().find(|line| line.contains("Build failed")) {
+                panic!("dx's first build failed (it will not retry): {line}");
+            }
+            None
+        });
+    }
+
     /// Wait until the app has connected to dx's `/_dioxus` (it logs that), and
     /// give dx a moment to register it: an edit saved before dx knows the app's
     /// address is dropped ("Ignoring hotpatch since there is no ASLR reference").

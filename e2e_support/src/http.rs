@@ -15,6 +15,7 @@ pub struct Response {
 /// One keep-alive connection.
 pub struct Connection {
     reader: BufReader<TcpStream>,
+    port: u16,
 }
 
 impl Connection {
@@ -23,12 +24,15 @@ impl Connection {
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         Ok(Connection {
             reader: BufReader::new(stream),
+            port,
         })
     }
 
     pub fn get(&mut self, path: &str) -> std::io::Result<Response> {
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: keep-alive\r\n\r\n",
+            self.port
+        );
         self.reader.get_mut().write_all(request.as_bytes())?;
 
         let mut status_line = String::new();

@@ -6,8 +6,8 @@
 //! - [`http`]: a tiny HTTP/1.1 client that can hold a keep-alive connection open;
 //! - [`wait_until`]: polling with a deadline and a message that says what did not happen.
 //!
-//! Build artefacts are shared between runs: every scratch copy lives at a fixed
-//! path and all of them build into `target/e2e/` of the checkout.
+//! Build artefacts are reused between runs: every scratch copy lives at a fixed
+//! path with its own `target/` (dx wants the target folder inside the workspace).
 
 pub mod browser;
 mod dx;
@@ -18,6 +18,7 @@ mod wait;
 pub use browser::Browser;
 pub use dx::Dx;
 pub use scratch::Scratch;
+pub use serde_json;
 pub use wait::{free_port, wait_until};
 
 use std::path::PathBuf;
@@ -30,7 +31,7 @@ pub fn checkout_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where scratch output that must not be inside a watched folder goes: `target/e2e/`.
+/// Where logs and screenshots go, outside any folder dx watches: `target/e2e/` of the checkout.
 pub fn e2e_dir() -> PathBuf {
     checkout_root().join("target").join("e2e")
 }

@@ -9,7 +9,7 @@ use crate::checkout_root;
 /// It lives at a fixed path per name, outside the checkout (so the checkout's
 /// `.cargo/config.toml` does not apply twice and dx never watches the
 /// checkout), and is refreshed file by file: unchanged files keep their
-/// mtimes, so cargo reuses everything it built last time.
+/// mtimes, and its `target/` is kept, so cargo reuses what it built last time.
 pub struct Scratch {
     root: PathBuf,
 }
@@ -44,15 +44,23 @@ impl Scratch {
 
     /// Replace the one occurrence of `from` with `to` in `file`, like a save in an editor.
     pub fn edit(&self, file: &str, from: &str, to: &str) {
+        self.edit_all(file, &[(from, to)]);
+    }
+
+    /// Several replacements written in one save, so dx sees one change.
+    pub fn edit_all(&self, file: &str, replacements: &[(&str, &str)]) {
         let path = self.root.join(file);
-        let text = std::fs::read_to_string(&path)
+        let mut text = std::fs::read_to_string(&path)
             .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
-        let found = text.matches(from).count();
-        assert_eq!(
-            found, 1,
-            "expected {from:?} once in {file}, found it {found} times"
-        );
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        for (from, to) in replacements {
+            let found = text.matches(from).count();
+            assert_eq!(
+                found, 1,
+                "expected {from:?} once in {file}, found it {found} times"
+            );
+            text = text.replacen(from, to, 1);
+        }
+        std::fs::write(&path, text).unwrap();
     }
 }
 
@@ -92,6 +100,10 @@ fn remove_others(root: &Path, dir: &Path, keep: &HashSet<PathBuf>) {
         let path = entry.path();
         let relative = path.strip_prefix(root).unwrap().to_path_buf();
         if path.is_dir() {
+            // The copy's build output: kept between runs so cargo rebuilds little.
+            if relative == Path::new("target") {
+                continue;
+            }
             remove_others(root, &path, keep);
         } else if !keep.contains(&relative) {
             let _ = std::fs::remove_file(&path);

@@ -28,6 +28,7 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     );
 
     step("waiting for the first build and the server to answer");
+    dx.wait_for_first_build(FIRST_BUILD);
     let greeting = wait_until("the server to answer GET /", FIRST_BUILD, || {
         dx.assert_running();
         http::get(port, "/").ok()

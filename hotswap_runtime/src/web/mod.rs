@@ -44,14 +44,21 @@ pub(crate) fn connect(on_patch: impl Fn() + 'static) {
     session.on_landed(|| ON_PATCH.with(|callbacks| callbacks.borrow().iter().for_each(|f| f())));
 
     let patches = Rc::clone(&session);
+    let endpoint = base.clone();
     keep_open(
         format!("{base}?build_id={}", dioxus_cli_config::build_id()),
+        Rc::new(move || {
+            Web.report(Status::Connected {
+                endpoint: endpoint.clone(),
+            })
+        }),
         Rc::new(move |text: &str| patches.handle(text)),
     );
     // dx publishes compiler errors on a second socket, just after the
     // `FullReloadFailed` on the first: show them when they come.
     keep_open(
         format!("{base}/build_status"),
+        Rc::new(|| {}),
         Rc::new(|text: &str| {
             if let Some(details) = message::build_error(text) {
                 Web.report(Status::BuildFailed {
@@ -63,54 +70,63 @@ pub(crate) fn connect(on_patch: impl Fn() + 'static) {
     every(2_000, move || session.fail_if_stuck(LANDING_TIMEOUT_MS));
 }
 
-/// Open `url`, pass each text frame to `on_text`, reopen with back-off when it closes.
-fn keep_open(url: String, on_text: Rc<dyn Fn(&str)>) {
-    open(
-        Rc::new(url),
+/// Open `url`, call `on_open` each time it opens, pass each text frame to
+/// `on_text`, reopen with back-off when it closes.
+fn keep_open(url: String, on_open: Rc<dyn Fn()>, on_text: Rc<dyn Fn(&str)>) {
+    open(Rc::new(Socket {
+        url,
+        on_open,
         on_text,
-        Rc::new(RefCell::new(Backoff::default())),
-    );
+        backoff: RefCell::new(Backoff::default()),
+    }));
 }
 
-fn open(url: Rc<String>, on_text: Rc<dyn Fn(&str)>, backoff: Rc<RefCell<Backoff>>) {
-    let socket = match WebSocket::new(&url) {
-        Ok(socket) => socket,
-        Err(err) => return crate::log_error(&format!("cannot open {url}: {err:?}")),
+struct Socket {
+    url: String,
+    on_open: Rc<dyn Fn()>,
+    on_text: Rc<dyn Fn(&str)>,
+    backoff: RefCell<Backoff>,
+}
+
+fn open(socket: Rc<Socket>) {
+    let ws = match WebSocket::new(&socket.url) {
+        Ok(ws) => ws,
+        Err(err) => return crate::log_error(&format!("cannot open {}: {err:?}", socket.url)),
     };
-
-    let reset = Rc::clone(&backoff);
-    let onopen = Closure::<dyn FnMut()>::new(move || reset.borrow_mut().reset());
-    socket.set_onopen(Some(onopen.as_ref().unchecked_ref()));
-    onopen.forget();
-
-    let handler = Rc::clone(&on_text);
-    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| match event
-        .data()
-        .as_string()
-    {
-        Some(text) => handler(&text),
-        None => Web.report(Status::Ignored {
-            reason: "ignoring a binary dev-server message".into(),
-        }),
-    });
-    socket.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     // The closures live as long as the page: every socket we open keeps its handlers.
-    onmessage.forget();
-
-    let onclose = Closure::<dyn FnMut()>::new({
-        let url = Rc::clone(&url);
+    let onopen = Closure::<dyn FnMut()>::new({
+        let socket = Rc::clone(&socket);
         move || {
-            if backoff.borrow().is_first() {
-                Web.report(Status::Disconnected {
-                    reason: format!("{url} closed"),
-                });
-            }
-            let delay = backoff.borrow_mut().next().as_millis() as i32;
-            let (url, on_text, backoff) = (url.clone(), on_text.clone(), backoff.clone());
-            after(delay, move || open(url, on_text, backoff));
+            socket.backoff.borrow_mut().reset();
+            (socket.on_open)();
         }
     });
-    socket.set_onclose(Some(onclose.as_ref().unchecked_ref()));
+    ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
+    onopen.forget();
+
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new({
+        let socket = Rc::clone(&socket);
+        move |event: MessageEvent| match event.data().as_string() {
+            Some(text) => (socket.on_text)(&text),
+            None => Web.report(Status::Ignored {
+                reason: "ignoring a binary dev-server message".into(),
+            }),
+        }
+    });
+    ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+
+    let onclose = Closure::<dyn FnMut()>::new(move || {
+        if socket.backoff.borrow().is_first() {
+            Web.report(Status::Disconnected {
+                reason: format!("{} closed", socket.url),
+            });
+        }
+        let delay = socket.backoff.borrow_mut().next().as_millis() as i32;
+        let socket = Rc::clone(&socket);
+        after(delay, move || open(socket));
+    });
+    ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
     onclose.forget();
 }
 

@@ -1,0 +1,124 @@
+//! End to end: the real `dx serve --hot-patch --bundle web` patches the page in
+//! headless Chromium; the count survives and the page never reloads.
+//!
+//! Needs dx 0.7.10, the matching wasm-bindgen-cli, esbuild and Debian's
+//! chromium: `scripts/test` installs them.
+
+use std::time::Duration;
+
+use e2e_support::serde_json::json;
+use e2e_support::{e2e_dir, Browser, Dx, Scratch};
+
+const VIEW: &str = "wasm_hotswap_example/src/view.rs";
+const FIRST_BUILD: Duration = Duration::from_secs(20 * 60);
+const PATCH: Duration = Duration::from_secs(120);
+
+#[test]
+fn edits_patch_the_page_without_a_reload() {
+    let scratch = Scratch::new("wasm");
+    let mut dx = Dx::serve(
+        &scratch,
+        "wasm",
+        "wasm_hotswap_example",
+        &["--bundle", "web", "--target", "wasm32-unknown-unknown"],
+        &[],
+    );
+    step("waiting for the first build");
+    dx.wait_for_first_build(FIRST_BUILD);
+
+    let mut browser = Browser::launch();
+    browser.goto(&format!("http://127.0.0.1:{}/", dx.port));
+    browser.wait_for(
+        "the wasm app to render",
+        "document.querySelector('#hotView')?.textContent.includes('clicks so far')",
+        PATCH,
+    );
+    browser.wait_for(
+        "the page to connect to dx",
+        "document.querySelector('#hotswap-status')?.textContent.includes('connected')",
+        PATCH,
+    );
+    // Marks that only survive if the page is never reloaded.
+    browser
+        .eval("window.__marker = 'set before the patch'; window.__origin = performance.timeOrigin");
+    let clicks = click(&mut browser, 3);
+    assert_eq!(clicks, "3");
+
+    step("patching the increment step and the rendered label");
+    scratch.edit_all(
+        VIEW,
+        &[
+            ("-> i64 {\n    1\n}", "-> i64 {\n    10\n}"),
+            ("Last counts (newest first)", "Recent counts"),
+        ],
+    );
+    wait_for_patches(&mut browser, &mut dx, 1);
+    assert!(
+        text(&mut browser, "#hotView").contains("Recent counts"),
+        "the patch re-rendered the hot view without a click"
+    );
+    assert_eq!(
+        click(&mut browser, 1),
+        "13",
+        "the new step, on top of the old count"
+    );
+    assert_not_reloaded(&mut browser);
+    browser.screenshot(&e2e_dir().join("wasm-after-patch.png"));
+
+    step("saving an edit that does not compile");
+    // A type error: dx 0.7.10 silently skips a save that does not even parse.
+    scratch.edit(VIEW, "-> i64 {\n    10\n}", "-> i64 {\n    \"ten\"\n}");
+    browser.wait_for(
+        "the overlay to show the build error",
+        "document.querySelector('#hotswap-status')?.dataset.state === 'error'",
+        PATCH,
+    );
+    let overlay = text(&mut browser, "#hotswap-status");
+    assert!(overlay.contains("build failed"), "overlay says: {overlay}");
+    assert_eq!(click(&mut browser, 1), "23", "the old code keeps running");
+
+    step("fixing the edit");
+    scratch.edit(VIEW, "-> i64 {\n    \"ten\"\n}", "-> i64 {\n    100\n}");
+    wait_for_patches(&mut browser, &mut dx, 2);
+    assert_eq!(click(&mut browser, 1), "123");
+    assert_not_reloaded(&mut browser);
+}
+
+fn step(what: &str) {
+    eprintln!("== {what}");
+}
+
+fn click(browser: &mut Browser, times: usize) -> String {
+    for _ in 0..times {
+        browser.eval("document.querySelector('#incrementButton').click()");
+    }
+    text(browser, "#counter")
+}
+
+fn text(browser: &mut Browser, selector: &str) -> String {
+    let value = browser.eval(&format!("document.querySelector('{selector}').textContent"));
+    value.as_str().unwrap_or_default().to_string()
+}
+
+/// Wait until the overlay has counted `patches` landed patches.
+fn wait_for_patches(browser: &mut Browser, dx: &mut Dx, patches: u64) {
+    dx.assert_running();
+    browser.wait_for(
+        &format!("patch number {patches} to land in the page"),
+        &format!("Number(document.querySelector('#hotswap-status')?.dataset.patches) >= {patches}"),
+        PATCH,
+    );
+}
+
+fn assert_not_reloaded(browser: &mut Browser) {
+    assert_eq!(
+        browser.eval("window.__marker"),
+        json!("set before the patch"),
+        "the page was reloaded"
+    );
+    assert_eq!(
+        browser.eval("window.__origin === performance.timeOrigin"),
+        json!(true),
+        "the page was reloaded"
+    );
+}
