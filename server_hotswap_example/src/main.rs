@@ -8,7 +8,6 @@
 mod app;
 mod state;
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -45,7 +44,7 @@ async fn main() {
     let service = tower::service_fn(move |request: Request| {
         stats.count_request();
         let router = router.current();
-        async move { Ok::<_, Infallible>(router.as_ref().clone().oneshot(request).await?) }
+        async move { router.as_ref().clone().oneshot(request).await }
     });
 
     println!("serving on http://{addr}");
