@@ -34,3 +34,13 @@ check_wasm_bindgen() {
   [ -n "$want" ] || die "Cargo.lock has no wasm-bindgen entry; run 'cargo generate-lockfile' in $ROOT"
   [ "$want" = "$have" ] || die "wasm-bindgen CLI is ${have:-missing} but Cargo.lock has wasm-bindgen $want; run scripts/setup (or: cargo install wasm-bindgen-cli --version =$want --locked --force)"
 }
+
+# The threaded example needs nightly with rust-src (it rebuilds std with atomics).
+check_nightly() {
+  rustup run nightly rustc --version >/dev/null 2>&1 ||
+    die "no nightly toolchain: run scripts/setup (or: rustup toolchain install nightly)"
+  rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src' ||
+    die "nightly has no rust-src, which -Zbuild-std needs: run scripts/setup (or: rustup +nightly component add rust-src)"
+  rustup +nightly target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
+    die "nightly has no wasm32-unknown-unknown target: run scripts/setup (or: rustup +nightly target add wasm32-unknown-unknown)"
+}
