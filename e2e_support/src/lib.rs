@@ -22,6 +22,13 @@ pub use serde_json;
 pub use wait::{free_port, wait_until};
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long dx's first build may take: on a fresh machine it compiles every dependency.
+pub const FIRST_BUILD: Duration = Duration::from_secs(20 * 60);
+
+/// How long one patch (or one page step) may take before a test gives up.
+pub const PATCH: Duration = Duration::from_secs(120);
 
 /// The checkout the tests run from (the workspace root).
 pub fn checkout_root() -> PathBuf {

@@ -6,14 +6,12 @@
 use std::net::TcpStream;
 use std::time::Duration;
 
-use e2e_support::{free_port, http, wait_until, Dx, Scratch};
+use e2e_support::{free_port, http, wait_until, Dx, Scratch, FIRST_BUILD, PATCH};
 use serde_json::Value;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 const APP: &str = "server_hotswap_example/src/app.rs";
-const FIRST_BUILD: Duration = Duration::from_secs(20 * 60);
-const PATCH: Duration = Duration::from_secs(120);
 
 #[test]
 fn edits_patch_the_running_server_without_dropping_connections() {

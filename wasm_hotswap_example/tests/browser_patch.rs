@@ -4,14 +4,11 @@
 //! Needs dx 0.7.10, the matching wasm-bindgen-cli, esbuild and Debian's
 //! chromium: `scripts/test` installs them.
 
-use std::time::Duration;
 
 use e2e_support::serde_json::json;
-use e2e_support::{e2e_dir, Browser, Dx, Scratch};
+use e2e_support::{e2e_dir, Browser, Dx, Scratch, FIRST_BUILD, PATCH};
 
 const VIEW: &str = "wasm_hotswap_example/src/view.rs";
-const FIRST_BUILD: Duration = Duration::from_secs(20 * 60);
-const PATCH: Duration = Duration::from_secs(120);
 
 #[test]
 fn edits_patch_the_page_without_a_reload() {

@@ -11,11 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use e2e_support::serde_json::Value;
-use e2e_support::{checkout_root, free_port, wait_until, Browser, Dx, Scratch};
+use e2e_support::{checkout_root, free_port, wait_until, Browser, Dx, Scratch, FIRST_BUILD, PATCH};
 use raytracer_core::{fnv1a64, hash_hex, render, Scene, REFERENCE_HEIGHT, REFERENCE_WIDTH};
-
-const BUILD: Duration = Duration::from_secs(20 * 60);
-const PAGE: Duration = Duration::from_secs(120);
 
 /// Each test builds with both cores; running them side by side only slows both.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -82,7 +79,7 @@ fn dx_serves_an_isolated_page_that_renders_on_several_workers() {
             ("RUSTFLAGS", rustflags),
         ],
     );
-    dx.wait_for_first_build(BUILD);
+    dx.wait_for_first_build(FIRST_BUILD);
     let mut browser = Browser::launch();
     check_reference_render(&mut browser, &format!("http://127.0.0.1:{}/", dx.port));
     let banner = browser.eval("document.body.textContent");
@@ -101,7 +98,7 @@ fn check_reference_render(browser: &mut Browser, url: &str) {
         true,
         "the page is not cross-origin isolated: are COOP/COEP sent?"
     );
-    let render_result: Value = wait_until("a reference render", PAGE, || {
+    let render_result: Value = wait_until("a reference render", PATCH, || {
         Some(browser.eval("window.renderReference()"))
     });
     let native = hash_hex(fnv1a64(&render(
