@@ -4,7 +4,6 @@
 //! Needs dx 0.7.10, the matching wasm-bindgen-cli, esbuild and Debian's
 //! chromium: `scripts/test` installs them.
 
-
 use e2e_support::serde_json::json;
 use e2e_support::{e2e_dir, Browser, Dx, Scratch, FIRST_BUILD, PATCH};
 
