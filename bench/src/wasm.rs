@@ -1,0 +1,240 @@
+//! `scripts/bench wasm`: from saving a new `increment_step` to the page in
+//! headless Chromium running it.
+//!
+//! - hot patch: `dx serve --hot-patch`; the patch has landed when the
+//!   overlay's `#hotswap-status[data-patches]` goes up (then a click checks
+//!   the new step is live and `window` shows the page was never reloaded);
+//! - rebuild + reload: plain `dx serve`, which is what a user without
+//!   hot-patching runs: every save is a full rebuild, then dx tells the page
+//!   to reload. Done when a fresh document has drawn the view and a click
+//!   adds the new step.
+//!
+//! Each mode has its own scratch copy, dx and browser; the edits alternate
+//! between them so background load falls on both alike.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use e2e_support::{Browser, Dx, Scratch};
+use serde_json::{json, Value};
+
+use crate::cleanup::{self, Registered};
+use crate::common::{
+    bench_dir, load_average, ms, poll, runs, save, secs, unix_secs, write_report, Summary, Table,
+};
+use crate::progress;
+use crate::settings::Settings;
+
+const PACKAGE: &str = "wasm_hotswap_example";
+const VIEW: &str = "wasm_hotswap_example/src/view.rs";
+const WEB: [&str; 4] = ["--bundle", "web", "--target", "wasm32-unknown-unknown"];
+const FIRST_BUILD: Duration = Duration::from_secs(30 * 60);
+const EDIT: Duration = Duration::from_secs(180);
+
+const RENDERED: &str = "document.querySelector('#hotView')?.textContent.includes('clicks so far')";
+const PATCHES: &str = "Number(document.querySelector('#hotswap-status')?.dataset.patches || 0)";
+/// Click once and return how much the counter went up.
+const CLICK_STEP: &str = "(() => { const counter = document.querySelector('#counter'); \
+    const before = Number(counter.textContent); \
+    document.querySelector('#incrementButton').click(); \
+    return Number(counter.textContent) - before; })()";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Patch,
+    Reload,
+}
+
+pub fn run() {
+    let settings = Settings::from_env();
+    let runs = runs();
+    let load_before = load_average();
+    let mut patch = Page::start(Mode::Patch, "bench-wasm", &settings);
+    let mut reload = Page::start(Mode::Reload, "bench-wasm-reload", &settings);
+    let described = Settings::describe(&patch.scratch);
+
+    let (mut patch_ms, mut dx_patch_ms, mut reload_ms) = (Vec::new(), Vec::new(), Vec::new());
+    // Edit 0 warms both up and is not counted; steps 2, 3, ... are all new values.
+    for i in 0..=runs {
+        let label = if i == 0 {
+            "warm-up".to_string()
+        } else {
+            format!("{i}/{runs}")
+        };
+        let step = i as i64 + 2;
+        let (total, dx_ms) = patch.patch(step);
+        progress!("hot patch {label}: {} (dx: {dx_ms} ms)", secs(total));
+        let reloaded = reload.rebuild_and_reload(step);
+        progress!("rebuild+reload {label}: {}", secs(reloaded));
+        if i > 0 {
+            patch_ms.push(total);
+            dx_patch_ms.push(dx_ms);
+            reload_ms.push(reloaded);
+        }
+    }
+    drop((patch, reload));
+
+    let patch = Summary::of(&patch_ms);
+    let dx_patch = Summary::of(&dx_patch_ms);
+    let reload = Summary::of(&reload_ms);
+    let ratio = reload.median / patch.median;
+    println!("\nwasm: save -> new increment_step live in the page ({runs} edits per row, one run)");
+    println!("settings: {}", Settings::one_line(&described));
+    let load_after = load_average();
+    println!("load average before: {load_before}, after: {load_after}");
+    let mut table = Table::new(&["case", "min", "median", "p95", "rebuild/patch"]);
+    table.row(cells("hot patch (page kept)", &patch, String::new()));
+    table.row(cells(
+        "rebuild + page reload",
+        &reload,
+        format!("{ratio:.2}x"),
+    ));
+    table.row(cells("  dx: Hot-patching took", &dx_patch, String::new()));
+    println!("{}", table.render());
+
+    write_report(
+        "wasm",
+        &json!({
+            "bench": "wasm",
+            "unix_time": unix_secs(),
+            "runs": runs,
+            "measures": "ms from the edited file's write to the page running the new increment_step",
+            "settings": described,
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "hot_patch": patch.json(),
+            "hot_patch_dx_reported": dx_patch.json(),
+            "rebuild_reload": reload.json(),
+            "ratio_rebuild_over_patch": (ratio * 100.0).round() / 100.0,
+        }),
+    );
+}
+
+fn cells(label: &str, summary: &Summary, ratio: String) -> Vec<String> {
+    vec![
+        label.to_string(),
+        secs(summary.min),
+        secs(summary.median),
+        secs(summary.p95),
+        ratio,
+    ]
+}
+
+/// `increment_step`'s body as it is written in view.rs.
+fn step_source(step: i64) -> String {
+    format!("-> i64 {{\n    {step}\n}}")
+}
+
+/// One scratch copy served by one dx and open in one browser.
+struct Page {
+    scratch: Scratch,
+    dx: Dx,
+    browser: Browser,
+    view: PathBuf,
+    step: i64,
+    // Declared last: dropped after dx and the browser are stopped.
+    _registered: [Registered; 2],
+}
+
+impl Page {
+    fn start(mode: Mode, name: &str, settings: &Settings) -> Page {
+        progress!("{name}: preparing the scratch copy");
+        let scratch = Scratch::new(name);
+        settings.apply(&scratch);
+        let envs = [(
+            "CARGO_TARGET_DIR",
+            bench_dir().join("dx-target").display().to_string(),
+        )];
+        let mut dx = match mode {
+            Mode::Patch => Dx::serve(&scratch, name, PACKAGE, &WEB, &envs),
+            Mode::Reload => Dx::serve_rebuilding(&scratch, name, PACKAGE, &WEB, &envs),
+        };
+        let dx_registered = cleanup::group(dx.pid());
+        progress!(
+            "{name}: dx's first build (of every dependency too if the settings are new; log in target/e2e/{name}-dx.log)"
+        );
+        let started = Instant::now();
+        dx.wait_for_line("Build completed successfully", 0, FIRST_BUILD);
+
+        let mut browser = Browser::launch();
+        let browser_registered = cleanup::process(browser.pid());
+        browser.goto(&format!("http://127.0.0.1:{}/", dx.port));
+        browser.wait_for("the wasm app to render", RENDERED, EDIT);
+        browser.wait_for(
+            "the page to connect to dx",
+            "document.querySelector('#hotswap-status')?.textContent.includes('connected')",
+            EDIT,
+        );
+        // Survives only if the page is never reloaded.
+        browser.eval("window.__benchMarker = 'before every patch'");
+        progress!("{name}: page ready after {}", secs(ms(started.elapsed())));
+        Page {
+            view: scratch.root().join(VIEW),
+            scratch,
+            dx,
+            browser,
+            step: 1,
+            _registered: [dx_registered, browser_registered],
+        }
+    }
+
+    /// Save `step` and wait for the patch to land; returns (total ms, dx's ms).
+    fn patch(&mut self, step: i64) -> (f64, f64) {
+        let landed = self.browser.eval(PATCHES).as_f64().unwrap_or(0.0);
+        let patches = self.dx.count("Hot-patching:");
+        let start = save(&self.view, &step_source(self.step), &step_source(step));
+        let browser = &mut self.browser;
+        poll(&format!("patch to step {step} to land"), EDIT, || {
+            let now = browser.eval(PATCHES).as_f64()?;
+            (now > landed).then_some(())
+        });
+        let total = ms(start.elapsed());
+        self.step = step;
+
+        assert_eq!(
+            self.browser.eval(CLICK_STEP),
+            json!(step),
+            "after the patch a click must add the new step"
+        );
+        assert_eq!(
+            self.browser.eval("window.__benchMarker"),
+            json!("before every patch"),
+            "the page reloaded: dx fell back to a full rebuild instead of patching"
+        );
+        let line = self.dx.wait_for_line("Hot-patching:", patches, EDIT);
+        let dx_ms = line
+            .rsplit("took ")
+            .next()
+            .and_then(|rest| rest.trim().trim_end_matches("ms").parse().ok())
+            .unwrap_or(f64::NAN);
+        // Let dx go idle so the next save starts a patch of its own.
+        std::thread::sleep(Duration::from_millis(300));
+        (total, dx_ms)
+    }
+
+    /// Save `step` and wait until a reloaded page runs it; returns ms.
+    fn rebuild_and_reload(&mut self, step: i64) -> f64 {
+        self.browser.eval("window.__benchBefore = true");
+        let start = save(&self.view, &step_source(self.step), &step_source(step));
+        // Only a new document lacks the flag; once it has drawn the view its
+        // click listener is in place, and a click tells which code runs.
+        let check = format!(
+            "(() => {{ if (window.__benchBefore || !({RENDERED})) return null; return {CLICK_STEP}; }})()"
+        );
+        let browser = &mut self.browser;
+        poll(
+            &format!("a reloaded page with step {step}"),
+            EDIT,
+            || match browser.try_eval(&check) {
+                // Evaluating during the reload fails now and then: try again.
+                Ok(Value::Number(added)) => (added.as_i64() == Some(step)).then_some(()),
+                _ => None,
+            },
+        );
+        let total = ms(start.elapsed());
+        self.step = step;
+        self.dx.assert_running();
+        std::thread::sleep(Duration::from_millis(300));
+        total
+    }
+}
