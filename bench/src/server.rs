@@ -9,9 +9,9 @@
 //!
 //! Each mode gets its own scratch copy and the edits alternate (patch,
 //! rebuild, patch, ...), so load from other work on the machine falls on
-//! both alike. dx builds into `target/bench/dx-target` and cargo into
-//! `target/bench/cargo-target`: neither waits on the other's lock, nor on
-//! the end-to-end tests' `target/e2e`.
+//! both alike. Every scratch copy builds into its own `target/` (kept
+//! between runs), so dx and cargo never wait on each other's lock, nor on
+//! the end-to-end tests'.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 
 use crate::cleanup::{self, Registered};
 use crate::common::{
-    bench_dir, load_average, ms, poll, round, runs, save, secs, unix_secs, write_report, Summary,
-    Table,
+    load_average, ms, poll, remove_save_temps_leftovers, round, runs, save, save_temps_leftovers,
+    secs, unix_secs, write_report, Summary, Table,
 };
 use crate::progress;
 use crate::settings::Settings;
@@ -84,6 +84,8 @@ struct SizeResult {
     rebuild: Summary,
     /// The `cargo build` part of each rebuild + restart.
     cargo_build: Summary,
+    /// Files each patch left in dx's `deps/` (see `save_temps_leftovers`).
+    leftovers_per_patch: f64,
 }
 
 impl SizeResult {
@@ -122,6 +124,7 @@ pub fn run() {
                 .collect::<serde_json::Map<_, _>>(),
             "rebuild_restart": result.rebuild.json(),
             "rebuild_cargo_build": result.cargo_build.json(),
+            "leftover_files_per_patch": result.leftovers_per_patch,
             "ratio_rebuild_over_patch": (result.ratio() * 100.0).round() / 100.0,
         })).collect::<Vec<_>>(),
     });
@@ -150,22 +153,27 @@ fn print_tables(results: &[SizeResult], runs: usize, load_before: &str, load_aft
 
     println!("\nwhere the time goes (medians; dx's own figures from `dx serve --verbose`)");
     let mut table = Table::new(&["part", "small", "large"]);
-    let cell = |size: Size, pick: &dyn Fn(&SizeResult) -> Option<f64>| {
-        results
-            .iter()
-            .find(|result| result.size == size)
-            .and_then(pick)
-            .map_or(String::from("-"), |ms| format!("{ms:.0} ms"))
-    };
-    let mut add = |label: &str, pick: &dyn Fn(&SizeResult) -> Option<f64>| {
+    // Each row: a label, a unit and what to read from a size's result.
+    let mut add = |label: &str, unit: &str, pick: &dyn Fn(&SizeResult) -> Option<f64>| {
+        let cell = |size: Size| {
+            results
+                .iter()
+                .find(|result| result.size == size)
+                .and_then(pick)
+                .map_or(String::from("-"), |value| format!("{value:.0} {unit}"))
+        };
         table.row(vec![
             label.to_string(),
-            cell(Size::Small, pick),
-            cell(Size::Large, pick),
+            cell(Size::Small),
+            cell(Size::Large),
         ]);
     };
-    add("hot patch, save to new answer", &|r| Some(r.patch.median));
-    add("  dx: Hot-patching took", &|r| Some(r.dx_reported.median));
+    add("hot patch, save to new answer", "ms", &|r| {
+        Some(r.patch.median)
+    });
+    add("  dx: Hot-patching took", "ms", &|r| {
+        Some(r.dx_reported.median)
+    });
     let labels: Vec<String> = results
         .iter()
         .flat_map(|result| result.phases.iter().map(|(label, _)| label.clone()))
@@ -176,17 +184,20 @@ fn print_tables(results: &[SizeResult], runs: usize, load_before: &str, load_aft
             labels
         });
     for label in &labels {
-        add(&format!("    phase: {label}"), &|r| {
+        add(&format!("    phase: {label}"), "ms", &|r| {
             r.phases
                 .iter()
                 .find(|(name, _)| name == label)
                 .map(|(_, summary)| summary.median)
         });
     }
-    add("rebuild+restart, save to new answer", &|r| {
+    add("  files each patch left in deps/", "files", &|r| {
+        Some(r.leftovers_per_patch)
+    });
+    add("rebuild+restart, save to new answer", "ms", &|r| {
         Some(r.rebuild.median)
     });
-    add("  cargo build", &|r| Some(r.cargo_build.median));
+    add("  cargo build", "ms", &|r| Some(r.cargo_build.median));
     println!("{}", table.render());
 }
 
@@ -249,7 +260,8 @@ fn bench_size(size: Size, settings: &Settings, runs: usize) -> SizeResult {
             samples.add(sample, total, build);
         }
     }
-    samples.finish(size, described)
+    let leftovers_per_patch = patch.new_leftovers() as f64 / (runs + 1) as f64;
+    samples.finish(size, described, leftovers_per_patch)
 }
 
 #[derive(Default)]
@@ -275,7 +287,7 @@ impl Samples {
         self.build.push(build);
     }
 
-    fn finish(self, size: Size, settings: Value) -> SizeResult {
+    fn finish(self, size: Size, settings: Value, leftovers_per_patch: f64) -> SizeResult {
         SizeResult {
             size,
             settings,
@@ -288,6 +300,7 @@ impl Samples {
                 .collect(),
             rebuild: Summary::of(&self.rebuild),
             cargo_build: Summary::of(&self.build),
+            leftovers_per_patch,
         }
     }
 }
@@ -380,22 +393,23 @@ struct Patcher {
     _registered: Registered,
     port: u16,
     app: PathBuf,
+    target: PathBuf,
+    /// Leftovers in `deps/` after the first build.
+    leftovers: usize,
 }
 
 impl Patcher {
     fn start(scratch: &Scratch, name: &str) -> Patcher {
+        let target = scratch.root().join("target");
+        remove_save_temps_leftovers(name, &target);
         let port = free_port();
-        let dx_target = bench_dir().join("dx-target");
         let mut dx = Dx::serve(
             scratch,
             name,
             PACKAGE,
             // --verbose makes dx print a flamegraph of each patch's phases.
             &["--verbose"],
-            &[
-                ("PORT", port.to_string()),
-                ("CARGO_TARGET_DIR", dx_target.display().to_string()),
-            ],
+            &[("PORT", port.to_string())],
         );
         let registered = cleanup::group(dx.pid());
         progress!(
@@ -416,7 +430,16 @@ impl Patcher {
             _registered: registered,
             port,
             app: scratch.root().join(APP),
+            leftovers: save_temps_leftovers(&target).len(),
+            target,
         }
+    }
+
+    /// Leftover files the patches so far added to `deps/`.
+    fn new_leftovers(&self) -> usize {
+        save_temps_leftovers(&self.target)
+            .len()
+            .saturating_sub(self.leftovers)
     }
 
     fn edit(&mut self, from: &str, to: &str) -> PatchSample {
@@ -513,7 +536,8 @@ impl Rebuilder {
         Rebuilder {
             root: scratch.root().to_path_buf(),
             app: scratch.root().join(APP),
-            target: bench_dir().join("cargo-target"),
+            // The copy's own target/, whatever CARGO_TARGET_DIR the caller has.
+            target: scratch.root().join("target"),
             port: free_port(),
             server: None,
         }

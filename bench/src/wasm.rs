@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 
 use crate::cleanup::{self, Registered};
 use crate::common::{
-    bench_dir, load_average, ms, poll, runs, save, secs, unix_secs, write_report, Summary, Table,
+    load_average, ms, poll, remove_save_temps_leftovers, runs, save, secs, unix_secs, write_report,
+    Summary, Table,
 };
 use crate::progress;
 use crate::settings::Settings;
@@ -141,13 +142,11 @@ impl Page {
         progress!("{name}: preparing the scratch copy");
         let scratch = Scratch::new(name);
         settings.apply(&scratch);
-        let envs = [(
-            "CARGO_TARGET_DIR",
-            bench_dir().join("dx-target").display().to_string(),
-        )];
+        // Same start for every run (see save_temps_leftovers).
+        remove_save_temps_leftovers(name, &scratch.root().join("target"));
         let mut dx = match mode {
-            Mode::Patch => Dx::serve(&scratch, name, PACKAGE, &WEB, &envs),
-            Mode::Reload => Dx::serve_rebuilding(&scratch, name, PACKAGE, &WEB, &envs),
+            Mode::Patch => Dx::serve(&scratch, name, PACKAGE, &WEB, &[]),
+            Mode::Reload => Dx::serve_rebuilding(&scratch, name, PACKAGE, &WEB, &[]),
         };
         let dx_registered = cleanup::group(dx.pid());
         progress!(
