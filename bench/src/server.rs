@@ -124,7 +124,7 @@ pub fn run() {
                 .collect::<serde_json::Map<_, _>>(),
             "rebuild_restart": result.rebuild.json(),
             "rebuild_cargo_build": result.cargo_build.json(),
-            "leftover_files_per_patch": result.leftovers_per_patch,
+            "leftover_files_per_patch": (result.leftovers_per_patch * 10.0).round() / 10.0,
             "ratio_rebuild_over_patch": (result.ratio() * 100.0).round() / 100.0,
         })).collect::<Vec<_>>(),
     });
