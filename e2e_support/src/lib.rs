@@ -12,11 +12,13 @@
 pub mod browser;
 mod dx;
 pub mod http;
+mod leftovers;
 mod scratch;
 mod wait;
 
 pub use browser::Browser;
 pub use dx::Dx;
+pub use leftovers::{remove_save_temps_leftovers, save_temps_leftovers};
 pub use scratch::Scratch;
 pub use serde_json;
 pub use wait::{free_port, wait_until};

@@ -35,6 +35,14 @@ impl Scratch {
         }
         let keep: HashSet<PathBuf> = files.into_iter().collect();
         remove_others(&root, &root, &keep);
+        // Earlier dx sessions' patch leftovers only slow this one down.
+        let removed = crate::remove_save_temps_leftovers(&root.join("target"));
+        if removed > 0 {
+            eprintln!(
+                "removed {removed} files earlier hot patches left in {}",
+                root.join("target").display()
+            );
+        }
         Scratch { root }
     }
 
