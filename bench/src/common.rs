@@ -46,17 +46,19 @@ pub fn save(file: &Path, from: &str, to: &str) -> Instant {
 
 /// Poll `check` every 10 ms (latencies are read to about that precision)
 /// until it returns `Some`; panic after `timeout` saying what did not happen.
-pub fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+pub fn poll<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    e2e_support::poll_every(Duration::from_millis(10), what, timeout, check)
+}
+
+/// A table row: a label, min / median / p95 in seconds, and a ratio.
+pub fn summary_row(label: &str, summary: &Summary, ratio: String) -> Vec<String> {
+    vec![
+        label.to_string(),
+        secs(summary.min),
+        secs(summary.median),
+        secs(summary.p95),
+        ratio,
+    ]
 }
 
 pub fn ms(elapsed: Duration) -> f64 {

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use crate::cleanup::{self, Registered};
 use crate::common::{
     load_average, ms, poll, remove_save_temps_leftovers, round, runs, save, save_temps_leftovers,
-    secs, unix_secs, write_report, Summary, Table,
+    secs, summary_row, unix_secs, write_report, Summary, Table,
 };
 use crate::progress;
 use crate::settings::Settings;
@@ -138,12 +138,12 @@ fn print_tables(results: &[SizeResult], runs: usize, load_before: &str, load_aft
     let mut table = Table::new(&["case", "min", "median", "p95", "rebuild/patch"]);
     for result in results {
         let name = result.size.name();
-        table.row(row(
+        table.row(summary_row(
             &format!("{name}  hot patch"),
             &result.patch,
             String::new(),
         ));
-        table.row(row(
+        table.row(summary_row(
             &format!("{name}  rebuild+restart"),
             &result.rebuild,
             format!("{:.2}x", result.ratio()),
@@ -199,16 +199,6 @@ fn print_tables(results: &[SizeResult], runs: usize, load_before: &str, load_aft
     });
     add("  cargo build", "ms", &|r| Some(r.cargo_build.median));
     println!("{}", table.render());
-}
-
-fn row(label: &str, summary: &Summary, ratio: String) -> Vec<String> {
-    vec![
-        label.to_string(),
-        secs(summary.min),
-        secs(summary.median),
-        secs(summary.p95),
-        ratio,
-    ]
 }
 
 fn bench_size(size: Size, settings: &Settings, runs: usize) -> SizeResult {

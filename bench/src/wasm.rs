@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 
 use crate::cleanup::{self, Registered};
 use crate::common::{
-    load_average, ms, poll, remove_save_temps_leftovers, runs, save, secs, unix_secs, write_report,
-    Summary, Table,
+    load_average, ms, poll, remove_save_temps_leftovers, runs, save, secs, summary_row, unix_secs,
+    write_report, Summary, Table,
 };
 use crate::progress;
 use crate::settings::Settings;
@@ -90,14 +90,22 @@ pub fn run() {
     let load_after = load_average();
     println!("load average before: {load_before}, after: {load_after}");
     let mut table = Table::new(&["case", "min", "median", "p95", "rebuild/patch"]);
-    table.row(cells("hot patch (page kept)", &patch, String::new()));
-    table.row(cells("  dx: Hot-patching took", &dx_patch, String::new()));
-    table.row(cells(
+    table.row(summary_row("hot patch (page kept)", &patch, String::new()));
+    table.row(summary_row(
+        "  dx: Hot-patching took",
+        &dx_patch,
+        String::new(),
+    ));
+    table.row(summary_row(
         "rebuild + page reload",
         &reload,
         format!("{ratio:.2}x"),
     ));
-    table.row(cells("  dx: Build completed in", &dx_build, String::new()));
+    table.row(summary_row(
+        "  dx: Build completed in",
+        &dx_build,
+        String::new(),
+    ));
     println!("{}", table.render());
 
     write_report(
@@ -117,16 +125,6 @@ pub fn run() {
             "ratio_rebuild_over_patch": (ratio * 100.0).round() / 100.0,
         }),
     );
-}
-
-fn cells(label: &str, summary: &Summary, ratio: String) -> Vec<String> {
-    vec![
-        label.to_string(),
-        secs(summary.min),
-        secs(summary.median),
-        secs(summary.p95),
-        ratio,
-    ]
 }
 
 /// `increment_step`'s body as it is written in view.rs.

@@ -21,7 +21,7 @@ pub use dx::Dx;
 pub use leftovers::{remove_save_temps_leftovers, save_temps_leftovers};
 pub use scratch::Scratch;
 pub use serde_json;
-pub use wait::{free_port, wait_until};
+pub use wait::{free_port, poll_every, wait_until};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -2,7 +2,17 @@ use std::time::{Duration, Instant};
 
 /// Poll `check` every 100 ms until it returns `Some`, or panic after `timeout`
 /// saying `what` did not happen.
-pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_until<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    poll_every(Duration::from_millis(100), what, timeout, check)
+}
+
+/// [`wait_until`] with another polling interval (a benchmark polls faster).
+pub fn poll_every<T>(
+    interval: Duration,
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = check() {
@@ -11,7 +21,7 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
         if Instant::now() > deadline {
             panic!("timed out after {timeout:?} waiting for {what}");
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(interval);
     }
 }
 
