@@ -28,20 +28,7 @@ pub fn runs() -> usize {
 /// Replace the one `from` in `file` with `to`, like an editor's save, and
 /// return the instant just before the write: every latency starts there.
 pub fn save(file: &Path, from: &str, to: &str) -> Instant {
-    let text = std::fs::read_to_string(file)
-        .unwrap_or_else(|err| panic!("cannot read {}: {err}", file.display()));
-    let found = text.matches(from).count();
-    assert_eq!(
-        found,
-        1,
-        "expected {from:?} once in {}, found it {found} times",
-        file.display()
-    );
-    let text = text.replacen(from, to, 1);
-    let start = Instant::now();
-    std::fs::write(file, text)
-        .unwrap_or_else(|err| panic!("cannot write {}: {err}", file.display()));
-    start
+    e2e_support::edit_file(file, &[(from, to)])
 }
 
 /// Poll `check` every 10 ms (latencies are read to about that precision)

@@ -449,12 +449,7 @@ impl Patcher {
 
         // A new answer without a new "Hot-patching:" line would be a full
         // rebuild, which must not count as a patch: this times out instead.
-        let line = self.dx.wait_for_line("Hot-patching:", patches, EDIT);
-        let dx_ms = line
-            .rsplit("took ")
-            .next()
-            .and_then(|rest| rest.trim().trim_end_matches("ms").parse().ok())
-            .unwrap_or(f64::NAN);
+        let dx_ms = self.dx.wait_for_patch(patches, EDIT);
         // The flamegraph comes with the patch's last log lines; give it a moment.
         let mut phases = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);

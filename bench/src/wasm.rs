@@ -206,12 +206,7 @@ impl Page {
             json!("before every patch"),
             "the page reloaded: dx fell back to a full rebuild instead of patching"
         );
-        let line = self.dx.wait_for_line("Hot-patching:", patches, EDIT);
-        let dx_ms = line
-            .rsplit("took ")
-            .next()
-            .and_then(|rest| rest.trim().trim_end_matches("ms").parse().ok())
-            .unwrap_or(f64::NAN);
+        let dx_ms = self.dx.wait_for_patch(patches, EDIT);
         // Let dx go idle so the next save starts a patch of its own.
         std::thread::sleep(Duration::from_millis(300));
         (total, dx_ms)

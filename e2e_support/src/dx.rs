@@ -146,6 +146,16 @@ impl Dx {
         })
     }
 
+    /// Wait for dx's `Hot-patching: <file> took <N>ms` line number `seen + 1`
+    /// and return N, dx's own time for the patch (NaN if the line changes shape).
+    pub fn wait_for_patch(&mut self, seen: usize, timeout: Duration) -> f64 {
+        let line = self.wait_for_line("Hot-patching:", seen, timeout);
+        line.rsplit("took ")
+            .next()
+            .and_then(|rest| rest.trim().trim_end_matches("ms").parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
     /// Wait for dx's first build. dx does not retry a first build that failed,
     /// so a failure ends the wait at once.
     pub fn wait_for_first_build(&mut self, timeout: Duration) {

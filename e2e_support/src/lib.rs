@@ -19,7 +19,7 @@ mod wait;
 pub use browser::Browser;
 pub use dx::Dx;
 pub use leftovers::{remove_save_temps_leftovers, save_temps_leftovers};
-pub use scratch::Scratch;
+pub use scratch::{edit_file, Scratch};
 pub use serde_json;
 pub use wait::{free_port, poll_every, wait_until};
 

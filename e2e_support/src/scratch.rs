@@ -1,6 +1,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use crate::checkout_root;
 
@@ -57,19 +58,29 @@ impl Scratch {
 
     /// Several replacements written in one save, so dx sees one change.
     pub fn edit_all(&self, file: &str, replacements: &[(&str, &str)]) {
-        let path = self.root.join(file);
-        let mut text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
-        for (from, to) in replacements {
-            let found = text.matches(from).count();
-            assert_eq!(
-                found, 1,
-                "expected {from:?} once in {file}, found it {found} times"
-            );
-            text = text.replacen(from, to, 1);
-        }
-        std::fs::write(&path, text).unwrap();
+        edit_file(&self.root.join(file), replacements);
     }
+}
+
+/// Replace each `from` (which must occur exactly once) with its `to` and write
+/// the file in one save; returns the moment of the write, for latency timing.
+pub fn edit_file(path: &Path, replacements: &[(&str, &str)]) -> Instant {
+    let mut text = std::fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    for (from, to) in replacements {
+        let found = text.matches(from).count();
+        assert_eq!(
+            found,
+            1,
+            "expected {from:?} once in {}, found it {found} times",
+            path.display()
+        );
+        text = text.replacen(from, to, 1);
+    }
+    let written = Instant::now();
+    std::fs::write(path, text)
+        .unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
+    written
 }
 
 /// Tracked files plus untracked ones that are not ignored: what a user would have.
