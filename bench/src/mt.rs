@@ -69,7 +69,7 @@ pub fn run() {
     let threads = THREADS.map(|n| n.to_string()).join(",");
     let runs_text = runs.to_string();
     let output = Command::new("cargo")
-        .args(["run", "--release", "-q", "-p", "raytracer_core"])
+        .args(["run", "--release", "-q", "-p", "wasm_mt_hotswap_example"])
         .args(["--example", "native_bench", "--"])
         .args(["--threads", &threads, "--runs", &runs_text])
         .current_dir(&root)

@@ -1,16 +1,16 @@
-// One worker of the pool (see src/pool.rs). Rust embeds this file with
-// `wasm_bindgen::link_to!`, so it ships inside the wasm-bindgen output and
-// needs no path of its own; the page sends it the URL of the JS glue instead.
+// One worker of the rayon pool (see src/web/pool.rs). Rust embeds this file
+// with `wasm_bindgen::link_to!`, so it ships inside the wasm-bindgen output
+// and needs no path of its own; the page sends it the URL of the JS glue.
 //
 // The first message instantiates the app's wasm module against the page's
-// shared memory. Every later message is one task: Rust handles it, this script
-// posts the reply, and the worker goes back to its event loop. A worker never
-// loops inside Rust between tasks, so a message sent to every worker (a
-// broadcast, later a hot patch) is picked up as soon as the current task ends.
+// shared memory and gives the worker its role:
+//  - "thread": run one rayon thread (rayon's own loop, for the life of the
+//    page; it never comes back to this event loop);
+//  - "dispatcher": hand the page's jobs to rayon, one `run` message each, and
+//    come back here after each.
 
-let app = null; // the glue module, once initialised
-let workerId = null;
-const early = []; // tasks that arrived while the module was still loading
+let app = null; // the glue module, once the dispatcher is initialised
+const early = []; // jobs that arrived while the module was still loading
 
 self.onmessage = ({ data }) => {
   if (data.kind === "init") {
@@ -22,16 +22,21 @@ self.onmessage = ({ data }) => {
   }
 };
 
-async function init({ seq, worker, glueUrl, module, memory }) {
-  workerId = worker;
+async function init({ id, role, glueUrl, module, memory, builder }) {
+  let glue;
   try {
-    const glue = await loadGlue(glueUrl, module, memory);
-    glue.worker_started(worker);
-    app = glue;
-    self.postMessage({ kind: "ready", seq, worker });
-    early.splice(0).forEach(run);
+    glue = await loadGlue(glueUrl, module, memory);
   } catch (e) {
-    self.postMessage({ kind: "error", seq, worker, message: String(e) });
+    self.postMessage({ kind: "error", id, message: `cannot load the module: ${e}` });
+    return;
+  }
+  if (role === "thread") {
+    // Rust posts "started" from rayon's start handler, then stays in rayon.
+    glue.pool_thread_run(builder);
+  } else {
+    app = glue;
+    self.postMessage({ kind: "ready", id });
+    early.splice(0).forEach(run);
   }
 }
 
@@ -71,10 +76,10 @@ async function loadGlue(glueUrl, module, memory) {
   return glue;
 }
 
-function run(task) {
+function run({ id, job }) {
   try {
-    self.postMessage(app.worker_handle(task));
+    app.pool_dispatch(job);
   } catch (e) {
-    self.postMessage({ kind: "error", seq: task.seq, worker: workerId, message: String(e) });
+    self.postMessage({ kind: "error", id, message: String(e) });
   }
 }

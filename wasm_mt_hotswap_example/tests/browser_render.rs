@@ -1,6 +1,9 @@
-//! In headless Chromium, the threaded ray tracer renders the reference scene on
-//! several workers, cross-origin isolated, pixel for pixel like the native render.
-//! Both ways of serving it are checked: `scripts/build-mt` + `coi_serve`, and dx.
+//! In headless Chromium, the threaded ray tracer renders the reference scene
+//! with rayon on several Web Workers, cross-origin isolated, pixel for pixel
+//! like the native rayon render; the pool's safe point runs once on every
+//! thread, also during a render; and the page stays responsive while it
+//! renders. Both ways of serving it are checked: `scripts/build-mt` +
+//! `coi_serve`, and dx.
 //!
 //! Needs the nightly toolchain with rust-src, wasm-bindgen-cli and dx:
 //! `scripts/test` installs them.
@@ -10,9 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use e2e_support::serde_json::Value;
-use e2e_support::{checkout_root, free_port, wait_until, Browser, Dx, Scratch, FIRST_BUILD, PATCH};
-use raytracer_core::{fnv1a64, hash_hex, render, Scene, REFERENCE_HEIGHT, REFERENCE_WIDTH};
+use e2e_support::serde_json::{json, Value};
+use e2e_support::{checkout_root, free_port, wait_until, Browser, Dx, Scratch, FIRST_BUILD};
+use raytracer_core::{fnv1a64, hash_hex};
+use wasm_mt_hotswap_example::render::{render_native, REFERENCE_HEIGHT, REFERENCE_WIDTH};
 
 /// Each test builds with both cores; running them side by side only slows both.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -35,7 +39,11 @@ fn build_mt_serves_an_isolated_page_that_renders_on_several_workers() {
 
     let addr = coi_serve::Server::bind(&dist, 0).unwrap().spawn();
     let mut browser = Browser::launch();
-    check_reference_render(&mut browser, &format!("http://{addr}/"));
+    check_reference_render(&mut browser, &format!("http://{addr}/?workers=3"));
+    assert_eq!(browser.eval("window.mtReady.then(r => r.workers)"), 3);
+    check_safe_point(&mut browser, 3);
+    check_page_stays_responsive(&mut browser);
+    check_thread_slider(&mut browser);
 
     // Without COOP/COEP there is no SharedArrayBuffer: the page must say so plainly.
     let plain = PlainServer::start(&dist);
@@ -82,11 +90,8 @@ fn dx_serves_an_isolated_page_that_renders_on_several_workers() {
     dx.wait_for_first_build(FIRST_BUILD);
     let mut browser = Browser::launch();
     check_reference_render(&mut browser, &format!("http://127.0.0.1:{}/", dx.port));
-    let banner = browser.eval("document.body.textContent");
-    assert!(
-        banner.as_str().unwrap_or_default().contains("reload"),
-        "the page must say that this example reloads instead of patching"
-    );
+    let workers = browser.eval("window.mtReady.then(r => r.workers)");
+    check_safe_point(&mut browser, workers.as_u64().unwrap() as usize);
 }
 
 fn check_reference_render(browser: &mut Browser, url: &str) {
@@ -98,14 +103,10 @@ fn check_reference_render(browser: &mut Browser, url: &str) {
         true,
         "the page is not cross-origin isolated: are COOP/COEP sent?"
     );
-    let render_result: Value = wait_until("a reference render", PATCH, || {
-        Some(browser.eval("window.renderReference()"))
-    });
-    let native = hash_hex(fnv1a64(&render(
-        &Scene::reference(),
-        REFERENCE_WIDTH,
-        REFERENCE_HEIGHT,
-    )));
+    let render_result = browser.eval("window.renderReference()");
+    let native = hash_hex(fnv1a64(
+        &render_native(REFERENCE_WIDTH, REFERENCE_HEIGHT, 2).pixels,
+    ));
     assert_eq!(render_result["hash"], native.as_str(), "{render_result}");
     assert_eq!(
         render_result["canvasHash"],
@@ -115,8 +116,101 @@ fn check_reference_render(browser: &mut Browser, url: &str) {
     let workers = render_result["workersUsed"].as_array().map_or(0, Vec::len);
     assert!(
         workers > 1,
-        "the render used {workers} worker(s): {render_result}"
+        "the render used {workers} rayon thread(s): {render_result}"
     );
+}
+
+/// The safe point runs exactly once on every rayon thread, idle or busy: a
+/// call made while a long render runs is neither skipped on a busy thread
+/// nor run twice, and it comes back without waiting for the page.
+fn check_safe_point(browser: &mut Browser, threads: usize) {
+    let all: Vec<usize> = (0..threads).collect();
+    let idle = browser.eval("window.mtSafePoint()");
+    assert_eq!(idle["threads"], json!(all), "{idle}");
+    let before: Vec<u64> = counts(&idle["runs"]);
+    assert_eq!(before.len(), threads, "{idle}");
+
+    let during = browser.eval(
+        "(async () => {
+            let rendering = true;
+            const render = window.mtRender({ width: 1200, height: 900 })
+                .then(stats => { rendering = false; return stats; });
+            // Let the render reach the threads before calling.
+            await new Promise(resolve => setTimeout(resolve, 50));
+            const called_while_rendering = rendering;
+            const safe = await window.mtSafePoint();
+            return { safe, called_while_rendering, render: await render };
+        })()",
+    );
+    assert_eq!(during["called_while_rendering"], true, "{during}");
+    assert_eq!(during["safe"]["threads"], json!(all), "{during}");
+    let after = counts(&during["safe"]["runs"]);
+    let expected: Vec<u64> = before.iter().map(|n| n + 1).collect();
+    assert_eq!(
+        after, expected,
+        "once per thread, also mid-render: {during}"
+    );
+    assert!(
+        during["render"]["workersUsed"]
+            .as_array()
+            .map_or(0, Vec::len)
+            > 1,
+        "{during}"
+    );
+}
+
+/// A long render runs on the workers while the page's own timers keep firing.
+fn check_page_stays_responsive(browser: &mut Browser) {
+    let result = browser.eval(
+        "(async () => {
+            let ticks = 0;
+            const timer = setInterval(() => ticks++, 10);
+            const started = performance.now();
+            await window.mtRender({ width: 1600, height: 1200 });
+            const ms = performance.now() - started;
+            clearInterval(timer);
+            return { ticks, ms };
+        })()",
+    );
+    let ms = result["ms"].as_f64().unwrap();
+    let ticks = result["ticks"].as_u64().unwrap();
+    // A timer every 10 ms: a page that blocked for the render would see none.
+    assert!(
+        ticks as f64 >= (ms / 10.0) / 4.0 && ticks >= 3,
+        "the page's timer fired {ticks} times during a {ms:.0} ms render"
+    );
+}
+
+/// The slider picks how many of the pool's threads render.
+fn check_thread_slider(browser: &mut Browser) {
+    let one = browser.eval(
+        "(async () => {
+            const slider = document.getElementById('threads');
+            slider.value = 1;
+            slider.dispatchEvent(new Event('change'));
+            return await window.mtRender();
+        })()",
+    );
+    assert_eq!(one["threads"], 1, "{one}");
+    assert_eq!(
+        one["workersUsed"].as_array().map(Vec::len),
+        Some(1),
+        "{one}"
+    );
+    let stats = browser.wait_for(
+        "the page to show the one-thread render",
+        "document.getElementById('stats').textContent.includes('on 1 of 3 rayon threads') \
+            && document.getElementById('stats').textContent",
+        Duration::from_secs(30),
+    );
+    assert!(stats.as_str().unwrap().contains(" ms "), "{stats}");
+}
+
+fn counts(value: &Value) -> Vec<u64> {
+    value
+        .as_array()
+        .map(|runs| runs.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default()
 }
 
 /// A static server without the isolation headers, as a careless set-up would have.

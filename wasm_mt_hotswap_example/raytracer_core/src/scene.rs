@@ -1,10 +1,7 @@
 use crate::vec3::Vec3;
 
 /// Keeps secondary rays from hitting the surface they start on.
-const EPSILON: f32 = 1e-3;
-
-/// How many mirror bounces a ray may take; past this the sky is all it sees.
-pub const MAX_BOUNCES: u32 = 3;
+pub const EPSILON: f32 = 1e-3;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Ray {
@@ -138,87 +135,8 @@ pub struct Scene {
 }
 
 impl Scene {
-    /// The scene every test, benchmark and page render uses. Change it and
-    /// `REFERENCE_HASH` must be regenerated (the test failure prints the new one).
-    pub fn reference() -> Scene {
-        let matte = |color| Material {
-            color,
-            checker: None,
-            diffuse: 0.9,
-            specular: 0.3,
-            reflectivity: 0.0,
-        };
-        let sphere = |x, y, z, radius, material| Object {
-            shape: Shape::Sphere {
-                center: Vec3::new(x, y, z),
-                radius,
-            },
-            material,
-        };
-        Scene {
-            camera: Camera::look_at(Vec3::new(0.0, 2.2, 6.5), Vec3::new(0.0, 0.8, 0.0), 0.55),
-            objects: vec![
-                Object {
-                    shape: Shape::Plane {
-                        point: Vec3::ZERO,
-                        normal: Vec3::new(0.0, 1.0, 0.0),
-                    },
-                    material: Material {
-                        color: Vec3::new(0.9, 0.9, 0.85),
-                        checker: Some(Vec3::new(0.25, 0.25, 0.3)),
-                        diffuse: 0.8,
-                        specular: 0.0,
-                        reflectivity: 0.15,
-                    },
-                },
-                sphere(
-                    0.0,
-                    1.0,
-                    0.0,
-                    1.0,
-                    Material {
-                        reflectivity: 0.2,
-                        specular: 0.6,
-                        ..matte(Vec3::new(0.85, 0.2, 0.15))
-                    },
-                ),
-                sphere(
-                    -2.2,
-                    0.8,
-                    0.9,
-                    0.8,
-                    Material {
-                        diffuse: 0.2,
-                        specular: 0.8,
-                        reflectivity: 0.75,
-                        ..matte(Vec3::new(0.9, 0.9, 0.95))
-                    },
-                ),
-                sphere(2.0, 0.6, 0.8, 0.6, matte(Vec3::new(0.2, 0.7, 0.25))),
-                sphere(0.9, 0.3, 2.0, 0.3, matte(Vec3::new(0.2, 0.35, 0.9))),
-            ],
-            lights: vec![
-                Light {
-                    position: Vec3::new(-4.0, 6.0, 4.0),
-                    color: Vec3::new(0.8, 0.8, 0.75),
-                },
-                Light {
-                    position: Vec3::new(5.0, 4.0, 2.0),
-                    color: Vec3::new(0.45, 0.35, 0.25),
-                },
-            ],
-            ambient: Vec3::new(0.08, 0.08, 0.1),
-            sky_horizon: Vec3::new(0.85, 0.9, 1.0),
-            sky_zenith: Vec3::new(0.3, 0.5, 0.85),
-        }
-    }
-
-    /// Linear RGB seen through pixel (x, y), before clamping and gamma.
-    pub fn pixel(&self, x: u32, y: u32, width: u32, height: u32) -> Vec3 {
-        self.trace(&self.camera.ray(x, y, width, height), 0)
-    }
-
-    fn nearest_hit(&self, ray: &Ray) -> Option<(f32, &Object)> {
+    /// The nearest object `ray` hits in front of its origin, and how far along.
+    pub fn nearest_hit(&self, ray: &Ray) -> Option<(f32, &Object)> {
         let mut best: Option<(f32, &Object)> = None;
         for object in &self.objects {
             if let Some(t) = object.shape.intersect(ray) {
@@ -230,62 +148,17 @@ impl Scene {
         best
     }
 
-    fn in_shadow(&self, ray: &Ray, light_distance: f32) -> bool {
+    /// Whether anything lies on `ray` closer than `light_distance`.
+    pub fn in_shadow(&self, ray: &Ray, light_distance: f32) -> bool {
         self.objects
             .iter()
             .any(|o| o.shape.intersect(ray).is_some_and(|t| t < light_distance))
-    }
-
-    fn trace(&self, ray: &Ray, bounce: u32) -> Vec3 {
-        let Some((t, object)) = self.nearest_hit(ray) else {
-            let k = 0.5 * (ray.dir.y + 1.0);
-            return self.sky_horizon * (1.0 - k) + self.sky_zenith * k;
-        };
-        let m = &object.material;
-        let p = ray.at(t);
-        let n = object.shape.normal_at(p);
-        // Start secondary rays slightly off the surface so they don't hit it again.
-        let lifted = p + n * EPSILON;
-
-        let base = match m.checker {
-            // `floor` is exact on every platform, unlike sin/cos-based patterns.
-            Some(other) if (p.x.floor() as i32 + p.z.floor() as i32) & 1 != 0 => other,
-            _ => m.color,
-        };
-
-        let mut color = self.ambient.tint(base);
-        for light in &self.lights {
-            let to_light = light.position - p;
-            let distance = to_light.length();
-            let l = to_light * (1.0 / distance);
-            let shadow_ray = Ray {
-                origin: lifted,
-                dir: l,
-            };
-            if self.in_shadow(&shadow_ray, distance) {
-                continue;
-            }
-            let diffuse = positive(n.dot(l)) * m.diffuse;
-            color = color + base.tint(light.color) * diffuse;
-            let highlight = positive((-l).reflect(n).dot(-ray.dir));
-            color = color + light.color * (pow16(highlight) * m.specular);
-        }
-
-        if m.reflectivity > 0.0 && bounce < MAX_BOUNCES {
-            let mirror = Ray {
-                origin: lifted,
-                dir: ray.dir.reflect(n),
-            };
-            let reflected = self.trace(&mirror, bounce + 1);
-            color = color * (1.0 - m.reflectivity) + reflected * m.reflectivity;
-        }
-        color
     }
 }
 
 /// `x.max(0.0)` by comparison only: `f32::max` lowers to different
 /// instructions on wasm and x86, and they disagree on NaN and signed zero.
-fn positive(x: f32) -> f32 {
+pub fn positive(x: f32) -> f32 {
     if x > 0.0 {
         x
     } else {
@@ -294,7 +167,7 @@ fn positive(x: f32) -> f32 {
 }
 
 /// x^16 by squaring: `powf` comes from each platform's libm and may round differently.
-fn pow16(x: f32) -> f32 {
+pub fn pow16(x: f32) -> f32 {
     let x2 = x * x;
     let x4 = x2 * x2;
     let x8 = x4 * x4;
@@ -347,22 +220,32 @@ mod tests {
     }
 
     #[test]
-    fn the_floor_under_the_red_sphere_is_in_shadow_of_the_main_light() {
-        let scene = Scene::reference();
-        // Straight below the red sphere's centre, towards the upper-left light.
-        let below = Vec3::new(0.0, EPSILON, 0.0);
-        let light = scene.lights[0].position;
-        let l = (light - below).normalized();
-        assert!(scene.in_shadow(&ray(below, l), (light - below).length()));
-        // Far out on the floor nothing blocks it.
-        let open = Vec3::new(-1.0, EPSILON, 4.0);
-        assert!(!scene.in_shadow(&ray(open, (light - open).normalized()), 100.0));
-    }
-
-    #[test]
-    fn rays_that_miss_everything_see_the_sky() {
-        let scene = Scene::reference();
-        let up = ray(scene.camera.position, Vec3::new(0.0, 1.0, 0.0));
-        assert_eq!(scene.trace(&up, 0), scene.sky_zenith);
+    fn the_nearest_of_two_spheres_is_hit_and_shadows_what_is_behind_it() {
+        let sphere = |z| Object {
+            shape: Shape::Sphere {
+                center: Vec3::new(0.0, 0.0, z),
+                radius: 1.0,
+            },
+            material: Material {
+                color: Vec3::ZERO,
+                checker: None,
+                diffuse: 1.0,
+                specular: 0.0,
+                reflectivity: 0.0,
+            },
+        };
+        let scene = Scene {
+            camera: Camera::look_at(Vec3::ZERO, Vec3::new(0.0, 0.0, -1.0), 0.5),
+            objects: vec![sphere(-10.0), sphere(-5.0)],
+            lights: vec![],
+            ambient: Vec3::ZERO,
+            sky_horizon: Vec3::ZERO,
+            sky_zenith: Vec3::ZERO,
+        };
+        let forward = ray(Vec3::ZERO, Vec3::new(0.0, 0.0, -1.0));
+        let (t, _) = scene.nearest_hit(&forward).unwrap();
+        assert_eq!(t, 4.0);
+        assert!(scene.in_shadow(&forward, 100.0));
+        assert!(!scene.in_shadow(&forward, 3.0));
     }
 }

@@ -1,12 +1,12 @@
 //! The page: starts the pool, draws renders on the canvas, wires the controls
 //! and exposes the `window.mt*` functions that tests and the benchmark call.
 
+use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8ClampedArray};
-use raytracer_core::{
-    fnv1a64, hash_hex, median_ms, REFERENCE_HASH, REFERENCE_HEIGHT, REFERENCE_WIDTH,
-};
+use raytracer_core::{fnv1a64, hash_hex, median_ms};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 use web_sys::{
@@ -14,8 +14,9 @@ use web_sys::{
     Window,
 };
 
-use crate::js::{error_text, f64_array, get, get_u32_or, object, set, u32_array};
-use crate::pool::{Frame, Pool};
+use super::js::{error_text, f64_array, get, get_u32_or, object, set, u32_array};
+use super::pool::{now, Pool};
+use crate::render::{self, Frame, REFERENCE_HASH, REFERENCE_HEIGHT, REFERENCE_WIDTH};
 
 /// Size of the picture the page shows; the reference size is far smaller.
 const VIEW_WIDTH: u32 = 640;
@@ -25,8 +26,12 @@ const BENCH_WIDTH: u32 = 800;
 const BENCH_HEIGHT: u32 = 600;
 const BENCH_RUNS: u32 = 7;
 
+/// How often each rayon thread has run `mtSafePoint`'s closure: a counter in
+/// the shared memory, one per thread (the pool has at most 16).
+static SAFE_POINT_RUNS: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+
 pub fn start() {
-    crate::js::install_panic_hook();
+    super::js::install_panic_hook();
     spawn_local(async {
         let window = web_sys::window().expect("a page has a window");
         match App::start(&window).await {
@@ -45,6 +50,14 @@ struct App {
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     threads_input: HtmlInputElement,
+    /// Renders drawn since the page loaded.
+    frames: Cell<u32>,
+}
+
+/// A render with the page's measurements.
+struct Timed {
+    frame: Frame,
+    ms: f64,
 }
 
 impl App {
@@ -76,8 +89,11 @@ impl App {
         let query = window.location().search()?;
         let requested = web_sys::UrlSearchParams::new_with_str(&query)?.get("workers");
         let cores = window.navigator().hardware_concurrency() as u32;
-        let size = crate::job::pool_size(Some(cores), requested.as_deref());
-        show_status(window, &format!("Starting {size} workers…"));
+        let size = crate::pool_size(Some(cores), requested.as_deref());
+        show_status(
+            window,
+            &format!("Starting {size} rayon threads on Web Workers…"),
+        );
         let pool = Pool::start(size).await?;
 
         threads_input.set_max(&size.to_string());
@@ -88,6 +104,7 @@ impl App {
             canvas,
             ctx,
             threads_input,
+            frames: Cell::new(0),
         });
         app.expose_globals();
         app.wire_controls(&button);
@@ -104,24 +121,44 @@ impl App {
         .into())
     }
 
+    /// Renders on `threads` of the pool's threads, without blocking the page.
+    async fn render_on(&self, threads: u32, width: u32, height: u32) -> Result<Timed, JsValue> {
+        if width == 0 || height == 0 {
+            return Err("width and height must be at least 1".into());
+        }
+        let threads = threads.clamp(1, self.pool.size());
+        let start = now();
+        let frame = self
+            .pool
+            .run(move || render::render(width, height, threads))
+            .await?;
+        Ok(Timed {
+            frame,
+            ms: now() - start,
+        })
+    }
+
     /// Renders, shows the picture and the timing, and returns the stats that
     /// also land in `window.renderStats`.
     async fn render(&self, threads: u32, width: u32, height: u32) -> Result<Object, JsValue> {
-        let frame = self.pool.render(width, height, threads).await?;
-        self.draw(&frame)?;
-        let stats = stats(&frame);
+        let timed = self.render_on(threads, width, height).await?;
+        let frame = &timed.frame;
+        self.draw(frame)?;
+        self.frames.set(self.frames.get() + 1);
+        let stats = stats(&timed, self.frames.get());
         set(&self.window, "renderStats", stats.clone());
-        let used: Vec<String> = frame.workers_used.iter().map(u32::to_string).collect();
+        let used: Vec<String> = frame.threads_used.iter().map(u32::to_string).collect();
         self.set_text(
             "stats",
             &format!(
-                "{}×{} in {:.1} ms on {} thread{} (workers {})",
+                "{}×{} in {:.1} ms on {} of {} rayon threads (took part: {}) · frame {}",
                 frame.width,
                 frame.height,
-                frame.ms,
-                frame.threads,
-                if frame.threads == 1 { "" } else { "s" },
-                used.join(", ")
+                timed.ms,
+                frame.shares,
+                self.pool.size(),
+                used.join(", "),
+                self.frames.get()
             ),
         );
         Ok(stats)
@@ -181,14 +218,14 @@ impl App {
         let results = Array::new();
         for threads in thread_counts {
             // Untimed warm-up, as in native_bench.
-            self.pool.render(width, height, threads).await?;
+            self.render_on(threads, width, height).await?;
             let mut samples = Vec::new();
             let mut used = 0;
             for _ in 0..runs {
-                let frame = self.pool.render(width, height, threads).await?;
-                samples.push(frame.ms);
-                used = frame.threads;
-                hash = hash_hex(fnv1a64(&frame.pixels));
+                let timed = self.render_on(threads, width, height).await?;
+                samples.push(timed.ms);
+                used = timed.frame.shares;
+                hash = hash_hex(fnv1a64(&timed.frame.pixels));
             }
             results.push(&object(&[
                 ("threads", used.into()),
@@ -203,6 +240,25 @@ impl App {
             ("runs", runs.into()),
             ("hash", hash.into()),
             ("results", results.into()),
+        ]))
+    }
+
+    /// Counts, in shared memory, one run per rayon thread at its safe point,
+    /// and returns who ran it and every thread's count so far.
+    async fn safe_point(&self) -> Result<Object, JsValue> {
+        let threads = self
+            .pool
+            .at_safe_point(|index| {
+                SAFE_POINT_RUNS[index].fetch_add(1, Ordering::SeqCst);
+            })
+            .await?;
+        let runs: Vec<u32> = SAFE_POINT_RUNS[..self.pool.size() as usize]
+            .iter()
+            .map(|count| count.load(Ordering::SeqCst))
+            .collect();
+        Ok(object(&[
+            ("threads", u32_array(&threads)),
+            ("runs", u32_array(&runs)),
         ]))
     }
 
@@ -281,9 +337,9 @@ impl App {
             async move { app.bench(&options).await.map(Into::into) }
         });
         let app = self.clone();
-        expose_async(&self.window, "mtBroadcast", move |payload| {
+        expose_async(&self.window, "mtSafePoint", move |_| {
             let app = app.clone();
-            async move { Ok(u32_array(&app.pool.broadcast(&payload).await?)) }
+            async move { app.safe_point().await.map(Into::into) }
         });
         let app = self.clone();
         let canvas_hash =
@@ -292,14 +348,16 @@ impl App {
     }
 }
 
-fn stats(frame: &Frame) -> Object {
+fn stats(timed: &Timed, frame_number: u32) -> Object {
+    let frame = &timed.frame;
     object(&[
-        ("ms", frame.ms.into()),
-        ("threads", frame.threads.into()),
-        ("workersUsed", u32_array(&frame.workers_used)),
+        ("ms", timed.ms.into()),
+        ("threads", frame.shares.into()),
+        ("workersUsed", u32_array(&frame.threads_used)),
         ("width", frame.width.into()),
         ("height", frame.height.into()),
         ("hash", hash_hex(fnv1a64(&frame.pixels)).into()),
+        ("frame", frame_number.into()),
     ])
 }
 

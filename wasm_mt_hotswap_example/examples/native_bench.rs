@@ -1,15 +1,19 @@
-//! Times the reference scene rendered natively on 1..N threads and prints one
-//! line of JSON, the same shape the page's `window.mtBench` returns, so the two
-//! can be compared side by side:
+//! Times the reference scene rendered natively with rayon on 1..N threads and
+//! prints one line of JSON, the same shape the page's `window.mtBench`
+//! returns, so the two can be compared side by side:
 //!
 //! ```text
-//! cargo run --release -p raytracer_core --example native_bench -- \
+//! cargo run --release -p wasm_mt_hotswap_example --example native_bench -- \
 //!     [--width 800] [--height 600] [--runs 7] [--threads 1,2]
 //! ```
+//!
+//! `--runs 1 --width 64 --height 48` prints the reference render's hash, the
+//! number the browser tests compare a page's render with.
 
 use std::time::Instant;
 
-use raytracer_core::{fnv1a64, hash_hex, median_ms, render_parallel, Scene};
+use raytracer_core::{fnv1a64, hash_hex, median_ms};
+use wasm_mt_hotswap_example::render::{native_pool, render};
 
 fn main() {
     let mut width = 800;
@@ -32,19 +36,20 @@ fn main() {
         usage("a zero");
     }
 
-    let scene = Scene::reference();
     let mut hash = None;
     let mut results = Vec::new();
     for &n in &threads {
-        // One untimed run so page faults and thread start-up of the first
+        // The pool is started before timing, as the page's pool is.
+        let pool = native_pool(n);
+        // One untimed run so page faults and thread wake-ups of the first
         // configuration don't count against it.
-        render_parallel(&scene, width, height, n);
+        pool.install(|| render(width, height, n));
         let samples: Vec<f64> = (0..runs)
             .map(|_| {
                 let start = Instant::now();
-                let image = render_parallel(&scene, width, height, n);
+                let frame = pool.install(|| render(width, height, n));
                 let ms = start.elapsed().as_secs_f64() * 1000.0;
-                hash.get_or_insert(fnv1a64(&image));
+                hash.get_or_insert(fnv1a64(&frame.pixels));
                 ms
             })
             .collect();
