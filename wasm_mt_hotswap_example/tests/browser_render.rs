@@ -44,6 +44,8 @@ fn build_mt_serves_an_isolated_page_that_renders_on_several_workers() {
     check_safe_point(&mut browser, 3);
     check_page_stays_responsive(&mut browser);
     check_thread_slider(&mut browser);
+    browser.eval("window.mtRender({ threads: 3 })");
+    browser.screenshot(&e2e_support::e2e_dir().join("mt-rayon.png"));
 
     // Without COOP/COEP there is no SharedArrayBuffer: the page must say so plainly.
     let plain = PlainServer::start(&dist);
