@@ -13,6 +13,12 @@ export NO_DOWNLOADS=1
 export DX_TELEMETRY_ENABLED=false
 # subsecond patches need incremental compilation on.
 export CARGO_INCREMENTAL=1
+# Every native patch is a shared library loaded with dlopen, and its thread-locals
+# take a piece of glibc's small reserve for dlopen'ed static TLS: without more of it
+# a long session fails from about the 50th patch on ("cannot allocate memory in
+# static TLS block"). dx passes its environment to the app it launches.
+# e2e_support::Dx sets the same for the tests and benchmarks.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=1048576"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use crate::{e2e_dir, wait_until, Scratch};
 
+/// What `scripts/common.sh` exports for dx: 1 MiB of glibc's optional static TLS.
+pub const STATIC_TLS_TUNABLE: &str = "glibc.rtld.optional_static_tls=1048576";
+
 /// A running `dx serve` (normally `--hot-patch`) on a scratch workspace.
 ///
 /// Its output is kept in memory (for waiting on log lines) and in
@@ -72,6 +75,9 @@ impl Dx {
             .env("NO_COLOR", "1")
             .env("CARGO_TERM_COLOR", "never")
             .env("CARGO_INCREMENTAL", "1")
+            // dx passes it to the app: enough static TLS for hundreds of
+            // dlopen'ed patches (scripts/common.sh says why).
+            .env("GLIBC_TUNABLES", STATIC_TLS_TUNABLE)
             // dx packs only the rlibs under the workspace folder into the web
             // build's fat archive, so the target dir must stay inside the copy.
             .env_remove("CARGO_TARGET_DIR")

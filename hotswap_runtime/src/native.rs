@@ -102,17 +102,43 @@ impl Platform for Native {
             // (matching pid), which is the contract `apply_patch` asks for.
             unsafe { subsecond::apply_patch(table) }
         });
-        match applied {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(format!("{err} ({lib})")),
-            Err(panic) => Err(format!("{} ({lib})", crate::panic_message(&panic))),
+        let err = match applied {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(err)) => format!("{err} ({lib})"),
+            Err(panic) => format!("{} ({lib})", crate::panic_message(&panic)),
+        };
+        if let Some(advice) = static_tls_advice(&err) {
+            static ADVISED: std::sync::Once = std::sync::Once::new();
+            ADVISED.call_once(|| crate::log_error(advice));
         }
+        Err(err)
     }
+}
+
+/// What to do when glibc ran out of static TLS for patch libraries, if that is what `error` says.
+///
+/// Each patch is a shared library compiled like the executable, so its
+/// thread-locals use static TLS, and every `dlopen` takes a piece of glibc's
+/// small reserve for it: after some 50 patches the reserve is gone and every
+/// later patch fails until the app restarts with a bigger one.
+fn static_tls_advice(error: &str) -> Option<&'static str> {
+    error.contains("static TLS").then_some(
+        "glibc's reserve of static TLS for patch libraries is used up, so no more patches can load: \
+         restart dx with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=1048576 in its environment \
+         (dx passes it to the app; scripts/dev sets it)",
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_tls_exhaustion_comes_with_advice() {
+        let dlopen = "Failed to load library: /t/libapp-patch-1.so: cannot allocate memory in static TLS block";
+        assert!(static_tls_advice(dlopen).is_some_and(|advice| advice.contains("GLIBC_TUNABLES")));
+        assert_eq!(static_tls_advice("no such file"), None);
+    }
 
     #[test]
     fn a_missing_library_is_a_failed_patch_not_a_crash() {
