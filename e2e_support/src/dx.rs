@@ -3,6 +3,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ pub struct Dx {
     child: Child,
     log: Arc<Mutex<String>>,
     log_path: PathBuf,
+    sweeper: Sweeper,
     /// The dev server's port (the page's port for web apps).
     pub port: u16,
 }
@@ -117,6 +119,7 @@ impl Dx {
             child,
             log,
             log_path,
+            sweeper: Sweeper::start(scratch.root().join("target")),
             port,
         }
     }
@@ -125,6 +128,11 @@ impl Dx {
     /// builds and the app it launched (`kill -- -<pid>` stops them all).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// How many `-Csave-temps` leftovers were removed after this session's patches so far.
+    pub fn leftovers_removed(&self) -> usize {
+        self.sweeper.removed.load(Ordering::SeqCst)
     }
 
     /// Everything dx printed so far.
@@ -204,6 +212,34 @@ impl Dx {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+    }
+}
+
+/// Removes dx's `-Csave-temps` leftovers after every patch, as `scripts/dev` does
+/// (the same code: the `save_temps_sweep` crate), so long sessions stay fast.
+struct Sweeper {
+    stop: Arc<AtomicBool>,
+    removed: Arc<AtomicUsize>,
+}
+
+impl Sweeper {
+    fn start(target: PathBuf) -> Sweeper {
+        let stop = Arc::new(AtomicBool::new(false));
+        let removed = Arc::new(AtomicUsize::new(0));
+        let (stopping, counter) = (stop.clone(), removed.clone());
+        std::thread::spawn(move || {
+            save_temps_sweep::after_each_patch(&target, Duration::from_millis(500), |so_far| {
+                counter.store(so_far, Ordering::SeqCst);
+                !stopping.load(Ordering::SeqCst)
+            })
+        });
+        Sweeper { stop, removed }
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
