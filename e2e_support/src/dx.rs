@@ -12,6 +12,9 @@ use crate::{e2e_dir, wait_until, Scratch};
 /// What `scripts/common.sh` exports for dx: 1 MiB of glibc's optional static TLS.
 pub const STATIC_TLS_TUNABLE: &str = "glibc.rtld.optional_static_tls=1048576";
 
+/// The line hotswap_runtime sends dx on connecting (`session::HELLO` there).
+const APP_CONNECTED: &str = "hotswap_runtime: connected, ready for patches";
+
 /// A running `dx serve` (normally `--hot-patch`) on a scratch workspace.
 ///
 /// Its output is kept in memory (for waiting on log lines) and in
@@ -186,12 +189,13 @@ impl Dx {
         });
     }
 
-    /// Wait until the app has connected to dx's `/_dioxus` (it logs that), and
-    /// give dx a moment to register it: an edit saved before dx knows the app's
-    /// address is dropped ("Ignoring hotpatch since there is no ASLR reference").
+    /// Wait until dx has registered the app's connection to `/_dioxus`. An edit
+    /// saved before that is dropped ("Ignoring hotpatch since there is no ASLR
+    /// reference"). hotswap_runtime sends dx a log line as soon as it connects;
+    /// dx reads a client's messages only after registering it, so once dx
+    /// prints that line it knows the app.
     pub fn wait_for_app_connected(&mut self, timeout: Duration) {
-        self.wait_for_line("[hotswap] connected to the dev server", 0, timeout);
-        std::thread::sleep(Duration::from_secs(2));
+        self.wait_for_line(APP_CONNECTED, 0, timeout);
     }
 
     /// Panic with dx's exit status if it stopped.

@@ -28,9 +28,12 @@ pub(super) fn show(status: &Status) {
         Status::Reloading | Status::FullRebuild => ("rebuilding", "#92400e", None),
         Status::Disconnected { .. } => ("disconnected", "#374151", Some(4_000)),
         // Errors stay long enough to read; the next patch replaces them.
-        Status::PatchFailed { .. } | Status::BuildFailed { .. } | Status::Ignored { .. } => {
-            ("error", "#b91c1c", Some(15_000))
-        }
+        Status::PatchFailed { .. }
+        | Status::BuildFailed { .. }
+        | Status::Ignored { .. }
+        | Status::CallbackPanicked { .. } => ("error", "#b91c1c", Some(15_000)),
+        // Stays until the page reloads: no patch reaches it any more.
+        Status::OtherBuild => ("error", "#b91c1c", None),
     };
     if let Status::Patched { .. } = status {
         let patches = attr_number(&element, "data-patches") + 1;
