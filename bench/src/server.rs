@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 
 use crate::cleanup::{self, Registered};
 use crate::common::{
-    load_average, ms, poll, remove_save_temps_leftovers, round, runs, save, secs, summary_row, unix_secs, write_report, Summary, Table,
+    load_average, ms, poll, remove_save_temps_leftovers, round, runs, save, secs, summary_row,
+    unix_secs, write_report, Summary, Table,
 };
 use crate::progress;
 use crate::settings::Settings;
