@@ -162,3 +162,41 @@ impl Tally {
         write_report(&format!("soak-{app}-{attempted}"), &report);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally_of(latencies: &[Option<f64>]) -> Tally {
+        Tally {
+            edits: latencies
+                .iter()
+                .map(|&ms| Edit {
+                    ms,
+                    hot: ms.is_some(),
+                })
+                .collect(),
+            ..Tally::default()
+        }
+    }
+
+    #[test]
+    fn compares_the_first_and_last_landed_patches() {
+        let mut latencies: Vec<Option<f64>> = (0..50).map(|i| Some(100.0 + i as f64)).collect();
+        latencies[3] = None;
+        let tally = tally_of(&latencies);
+        assert_eq!((tally.landed(), tally.hot()), (49, 49));
+        let (first, last) = tally.ends().unwrap();
+        assert_eq!(first.samples.len(), ENDS);
+        assert_eq!(first.samples[3], 104.0, "the lost patch is skipped");
+        assert_eq!(last.samples.last(), Some(&149.0));
+    }
+
+    #[test]
+    fn a_short_run_compares_halves() {
+        let tally = tally_of(&[Some(1.0), Some(2.0), Some(3.0), None]);
+        let (first, last) = tally.ends().unwrap();
+        assert_eq!((first.median, last.median), (1.0, 2.0));
+        assert!(tally_of(&[None]).ends().is_none());
+    }
+}
