@@ -196,7 +196,10 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["app-1.fresh.rcgu.o", "app-1.reused.rcgu.o"]);
-        assert!(cache.join("reused.o").exists(), "the incremental cache is left alone");
+        assert!(
+            cache.join("reused.o").exists(),
+            "the incremental cache is left alone"
+        );
         std::fs::remove_dir_all(&target).unwrap();
     }
 
