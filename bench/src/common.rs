@@ -2,8 +2,6 @@
 //! tables and the JSON reports.
 
 use std::path::{Path, PathBuf};
-
-pub use e2e_support::save_temps_leftovers;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -169,10 +167,11 @@ pub fn write_report(name: &str, report: &Value) {
     println!("\nJSON report: {}", path.display());
 }
 
-/// Delete the `-Csave-temps` leftovers (see [`save_temps_leftovers`]) so
+/// Delete the `-Csave-temps` leftovers (see the `save_temps_sweep` crate) so
 /// every run starts from the same state.
 pub fn remove_save_temps_leftovers(name: &str, target: &Path) {
-    let removed = e2e_support::remove_save_temps_leftovers(target);
+    use e2e_support::save_temps_sweep;
+    let removed = save_temps_sweep::remove(target, save_temps_sweep::now());
     if removed > 0 {
         progress!(
             "{name}: removed {removed} files earlier patches left in {}/**/deps (they slow every later patch)",

@@ -10,15 +10,19 @@ mod common;
 mod mt;
 mod server;
 mod settings;
+mod soak;
 mod wasm;
 
 const USAGE: &str = "\
-usage: scripts/bench <server|wasm|mt>
+usage: scripts/bench <server|wasm|mt|soak server|soak wasm>
 
   server  save -> new response: dx hot patch vs cargo rebuild + restart,
           for the server example as it is and with 3,000 generated functions
   wasm    save -> change live in the page: dx hot patch vs dx rebuild + reload
   mt      the multi-threaded wasm ray tracer: 1 vs 2 workers, and vs native
+  soak server [N], soak wasm [N]
+          one long session: N consecutive patches (default 200); lost patches,
+          failed requests, reconnects, reloads and latency drift
 
 environment:
   BENCH_RUNS=10               measured edits per mode (server, wasm)
@@ -48,6 +52,7 @@ fn main() {
         Some("server") => server::run(),
         Some("wasm") => wasm::run(),
         Some("mt") => mt::run(),
+        Some("soak") => soak::run(&args[1..]),
         Some("-h" | "--help" | "help") => println!("{USAGE}"),
         None => {
             eprintln!("{USAGE}");

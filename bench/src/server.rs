@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 
 use crate::cleanup::{self, Registered};
 use crate::common::{
-    load_average, ms, poll, remove_save_temps_leftovers, round, runs, save, save_temps_leftovers,
-    secs, summary_row, unix_secs, write_report, Summary, Table,
+    load_average, ms, poll, remove_save_temps_leftovers, round, runs, save, secs, summary_row,
+    unix_secs, write_report, Summary, Table,
 };
 use crate::progress;
 use crate::settings::Settings;
@@ -84,7 +84,7 @@ struct SizeResult {
     rebuild: Summary,
     /// The `cargo build` part of each rebuild + restart.
     cargo_build: Summary,
-    /// Files each patch left in dx's `deps/` (see `save_temps_leftovers`).
+    /// Files each patch left in dx's `deps/` (removed after it by `save_temps_sweep`).
     leftovers_per_patch: f64,
 }
 
@@ -250,7 +250,7 @@ fn bench_size(size: Size, settings: &Settings, runs: usize) -> SizeResult {
             samples.add(sample, total, build);
         }
     }
-    let leftovers_per_patch = patch.new_leftovers() as f64 / (runs + 1) as f64;
+    let leftovers_per_patch = patch.dx.leftovers_removed() as f64 / (runs + 1) as f64;
     samples.finish(size, described, leftovers_per_patch)
 }
 
@@ -383,9 +383,6 @@ struct Patcher {
     _registered: Registered,
     port: u16,
     app: PathBuf,
-    target: PathBuf,
-    /// Leftovers in `deps/` after the first build.
-    leftovers: usize,
 }
 
 impl Patcher {
@@ -420,16 +417,7 @@ impl Patcher {
             _registered: registered,
             port,
             app: scratch.root().join(APP),
-            leftovers: save_temps_leftovers(&target).len(),
-            target,
         }
-    }
-
-    /// Leftover files the patches so far added to `deps/`.
-    fn new_leftovers(&self) -> usize {
-        save_temps_leftovers(&self.target)
-            .len()
-            .saturating_sub(self.leftovers)
     }
 
     fn edit(&mut self, from: &str, to: &str) -> PatchSample {

@@ -3,10 +3,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::{e2e_dir, wait_until, Scratch};
+
+/// What `scripts/common.sh` exports for dx: 1 MiB of glibc's optional static TLS.
+pub const STATIC_TLS_TUNABLE: &str = "glibc.rtld.optional_static_tls=1048576";
+
+/// The line hotswap_runtime sends dx on connecting (`session::HELLO` there).
+const APP_CONNECTED: &str = "hotswap_runtime: connected, ready for patches";
 
 /// A running `dx serve` (normally `--hot-patch`) on a scratch workspace.
 ///
@@ -17,6 +24,7 @@ pub struct Dx {
     child: Child,
     log: Arc<Mutex<String>>,
     log_path: PathBuf,
+    sweeper: Sweeper,
     /// The dev server's port (the page's port for web apps).
     pub port: u16,
 }
@@ -72,6 +80,9 @@ impl Dx {
             .env("NO_COLOR", "1")
             .env("CARGO_TERM_COLOR", "never")
             .env("CARGO_INCREMENTAL", "1")
+            // dx passes it to the app: enough static TLS for hundreds of
+            // dlopen'ed patches (scripts/common.sh says why).
+            .env("GLIBC_TUNABLES", STATIC_TLS_TUNABLE)
             // dx packs only the rlibs under the workspace folder into the web
             // build's fat archive, so the target dir must stay inside the copy.
             .env_remove("CARGO_TARGET_DIR")
@@ -111,6 +122,7 @@ impl Dx {
             child,
             log,
             log_path,
+            sweeper: Sweeper::start(scratch.root().join("target")),
             port,
         }
     }
@@ -119,6 +131,11 @@ impl Dx {
     /// builds and the app it launched (`kill -- -<pid>` stops them all).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// How many `-Csave-temps` leftovers were removed after this session's patches so far.
+    pub fn leftovers_removed(&self) -> usize {
+        self.sweeper.removed.load(Ordering::SeqCst)
     }
 
     /// Everything dx printed so far.
@@ -172,12 +189,13 @@ impl Dx {
         });
     }
 
-    /// Wait until the app has connected to dx's `/_dioxus` (it logs that), and
-    /// give dx a moment to register it: an edit saved before dx knows the app's
-    /// address is dropped ("Ignoring hotpatch since there is no ASLR reference").
+    /// Wait until dx has registered the app's connection to `/_dioxus`. An edit
+    /// saved before that is dropped ("Ignoring hotpatch since there is no ASLR
+    /// reference"). hotswap_runtime sends dx a log line as soon as it connects;
+    /// dx reads a client's messages only after registering it, so once dx
+    /// prints that line it knows the app.
     pub fn wait_for_app_connected(&mut self, timeout: Duration) {
-        self.wait_for_line("[hotswap] connected to the dev server", 0, timeout);
-        std::thread::sleep(Duration::from_secs(2));
+        self.wait_for_line(APP_CONNECTED, 0, timeout);
     }
 
     /// Panic with dx's exit status if it stopped.
@@ -198,6 +216,34 @@ impl Dx {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+    }
+}
+
+/// Removes dx's `-Csave-temps` leftovers after every patch, as `scripts/dev` does
+/// (the same code: the `save_temps_sweep` crate), so long sessions stay fast.
+struct Sweeper {
+    stop: Arc<AtomicBool>,
+    removed: Arc<AtomicUsize>,
+}
+
+impl Sweeper {
+    fn start(target: PathBuf) -> Sweeper {
+        let stop = Arc::new(AtomicBool::new(false));
+        let removed = Arc::new(AtomicUsize::new(0));
+        let (stopping, counter) = (stop.clone(), removed.clone());
+        std::thread::spawn(move || {
+            save_temps_sweep::after_each_patch(&target, Duration::from_millis(500), |so_far| {
+                counter.store(so_far, Ordering::SeqCst);
+                !stopping.load(Ordering::SeqCst)
+            })
+        });
+        Sweeper { stop, removed }
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 

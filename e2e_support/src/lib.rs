@@ -12,13 +12,12 @@
 pub mod browser;
 mod dx;
 pub mod http;
-mod leftovers;
 mod scratch;
 mod wait;
 
 pub use browser::Browser;
 pub use dx::Dx;
-pub use leftovers::{remove_save_temps_leftovers, save_temps_leftovers};
+pub use save_temps_sweep;
 pub use scratch::{edit_file, Scratch};
 pub use serde_json;
 pub use wait::{free_port, poll_every, wait_until};

@@ -37,7 +37,7 @@ impl Scratch {
         let keep: HashSet<PathBuf> = files.into_iter().collect();
         remove_others(&root, &root, &keep);
         // Earlier dx sessions' patch leftovers only slow this one down.
-        let removed = crate::remove_save_temps_leftovers(&root.join("target"));
+        let removed = save_temps_sweep::remove(&root.join("target"), save_temps_sweep::now());
         if removed > 0 {
             eprintln!(
                 "removed {removed} files earlier hot patches left in {}",

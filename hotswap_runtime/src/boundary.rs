@@ -11,7 +11,13 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use subsecond::HotFn;
 
+use crate::after_patch;
+
 /// A value built by a hot function and rebuilt after every patch.
+///
+/// After a patch every `Rebuilt` value is rebuilt *before* the `on_patch`
+/// callback given to [`connect`](crate::connect) runs, so `on_patch` already
+/// sees the new values.
 pub struct Rebuilt<T> {
     current: ArcSwap<T>,
 }
@@ -23,7 +29,8 @@ impl<T: Send + Sync + 'static> Rebuilt<T> {
     /// calls it: subsecond looks up the function it is handed, and an unchanged
     /// closure would keep calling the old `build_router`.
     ///
-    /// If a rebuild panics, the previous value stays in place.
+    /// If a rebuild panics, the panic is logged, the previous value stays in
+    /// place and later patches rebuild it again.
     pub fn new<A, F>(build: F, args: A) -> Arc<Self>
     where
         A: Clone + Send + Sync + 'static,
@@ -33,20 +40,23 @@ impl<T: Send + Sync + 'static> Rebuilt<T> {
             current: ArcSwap::from_pointee(HotFn::current(build).call((args.clone(),))),
         });
         let weak = Arc::downgrade(&rebuilt);
-        subsecond::register_handler(Arc::new(move || {
+        after_patch::hooks().add_rebuild(move || {
             let Some(rebuilt) = weak.upgrade() else {
-                return;
+                return false;
             };
             let args = args.clone();
-            let rebuild = std::panic::AssertUnwindSafe(move || HotFn::current(build).call((args,)));
-            match std::panic::catch_unwind(rebuild) {
-                Ok(value) => rebuilt.current.store(Arc::new(value)),
-                Err(panic) => crate::log_error(&format!(
-                    "rebuilding after the patch panicked, keeping the previous value: {}",
-                    crate::panic_message(&panic)
-                )),
+            let mut value = None;
+            match after_patch::catch(|| value = Some(HotFn::current(build).call((args,)))) {
+                Ok(()) => rebuilt
+                    .current
+                    .store(Arc::new(value.expect("set by the build"))),
+                Err(panic) => tracing::error!(
+                    value = std::any::type_name::<T>(),
+                    "rebuilding after the patch panicked, keeping the previous value: {panic}"
+                ),
             }
-        }));
+            true
+        });
         rebuilt
     }
 
@@ -59,6 +69,7 @@ impl<T: Send + Sync + 'static> Rebuilt<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     fn build(n: u32) -> Vec<u32> {
         vec![n; 3]
@@ -68,5 +79,40 @@ mod tests {
     fn builds_once_at_start() {
         let rebuilt = Rebuilt::new(build, 7);
         assert_eq!(*rebuilt.current(), vec![7, 7, 7]);
+    }
+
+    /// What "the code" returns; a test changes it as a patch would.
+    static VERSION: AtomicU32 = AtomicU32::new(1);
+    /// 0: build normally; otherwise panic.
+    static BROKEN: AtomicU32 = AtomicU32::new(0);
+
+    fn versioned(base: u32) -> u32 {
+        if BROKEN.load(Ordering::SeqCst) != 0 {
+            panic!("the new build_router does not work");
+        }
+        base + VERSION.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn rebuilds_after_each_patch_and_keeps_the_old_value_when_the_rebuild_panics() {
+        let rebuilt = Rebuilt::new(versioned, 100);
+        assert_eq!(*rebuilt.current(), 101);
+
+        VERSION.store(2, Ordering::SeqCst);
+        after_patch::hooks().run();
+        assert_eq!(*rebuilt.current(), 102, "rebuilt after the patch");
+
+        BROKEN.store(1, Ordering::SeqCst);
+        VERSION.store(3, Ordering::SeqCst);
+        after_patch::hooks().run();
+        assert_eq!(
+            *rebuilt.current(),
+            102,
+            "a panicking rebuild keeps the old value"
+        );
+
+        BROKEN.store(0, Ordering::SeqCst);
+        after_patch::hooks().run();
+        assert_eq!(*rebuilt.current(), 103, "the next patch rebuilds again");
     }
 }

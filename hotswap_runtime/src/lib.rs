@@ -15,11 +15,16 @@
 //! In a release build (`debug_assertions` off) [`connect`] does nothing and
 //! no dev-server code is linked in; hot boundaries become plain calls.
 
-mod backoff;
+mod after_patch;
 pub mod boundary;
 pub mod message;
-mod session;
 pub mod status;
+
+// The dev-server client exists only in debug builds: a release build links none of it.
+#[cfg(debug_assertions)]
+mod backoff;
+#[cfg(debug_assertions)]
+mod session;
 
 #[cfg(all(debug_assertions, not(target_arch = "wasm32")))]
 mod native;
@@ -56,19 +61,4 @@ pub fn connect(on_patch: impl Fn() + 'static) {
     session::first_connect(|| web::connect(on_patch));
     #[cfg(not(debug_assertions))]
     drop(on_patch);
-}
-
-fn log_error(line: &str) {
-    #[cfg(target_arch = "wasm32")]
-    web_sys::console::error_1(&format!("[hotswap] {line}").into());
-    #[cfg(not(target_arch = "wasm32"))]
-    eprintln!("[hotswap] {line}");
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panicked".to_string())
 }

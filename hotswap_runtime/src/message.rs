@@ -12,10 +12,12 @@ use subsecond::JumpTable;
 pub enum DevEvent {
     /// dx saw an edit and started compiling a patch.
     PatchStarted,
-    /// A patch is ready. `for_pid` is the process it was built for (`None` on the web).
+    /// A patch is ready. `for_pid` is the process it was built for (`None` on
+    /// the web), `for_build_id` the build (dx numbers the app it launched 0).
     Patch {
         table: Box<JumpTable>,
         for_pid: Option<u32>,
+        for_build_id: Option<u64>,
         /// How long dx took from the edit to the finished patch.
         dx_ms: u64,
     },
@@ -29,7 +31,19 @@ pub enum DevEvent {
     Shutdown,
     /// A well-formed message that carries nothing for us (templates, assets).
     NothingToDo,
+    /// A message this version does not know, probably from a newer dx: `kind` is its name.
+    Unknown { kind: String },
 }
+
+/// The messages of dx 0.7.10's `DevserverMsg`; anything else is from a newer dx.
+const KNOWN: [&str; 6] = [
+    "HotReload",
+    "HotPatchStart",
+    "FullReloadStart",
+    "FullReloadFailed",
+    "FullReloadCommand",
+    "Shutdown",
+];
 
 /// A dev-server message we could not read. Holds a short, printable reason.
 #[derive(Debug, PartialEq)]
@@ -43,14 +57,27 @@ impl std::fmt::Display for UnreadableMessage {
 
 /// Parse one text frame from `/_dioxus`.
 pub fn parse(text: &str) -> Result<DevEvent, UnreadableMessage> {
-    let msg: DevserverMsg = serde_json::from_str(text).map_err(|err| {
-        UnreadableMessage(format!("{err} (message starts with {:?})", preview(text)))
-    })?;
+    let msg: DevserverMsg = match serde_json::from_str(text) {
+        Ok(msg) => msg,
+        Err(err) => {
+            let json = serde_json::from_str(text).ok();
+            return match json.as_ref().and_then(kind).filter(|k| !KNOWN.contains(k)) {
+                Some(kind) => Ok(DevEvent::Unknown {
+                    kind: kind.to_string(),
+                }),
+                None => Err(UnreadableMessage(format!(
+                    "{err} (message starts with {:?})",
+                    preview(text)
+                ))),
+            };
+        }
+    };
     Ok(match msg {
         DevserverMsg::HotReload(reload) => match reload.jump_table {
             Some(table) => DevEvent::Patch {
                 table: Box::new(table),
                 for_pid: reload.for_pid,
+                for_build_id: reload.for_build_id,
                 dx_ms: reload.ms_elapsed,
             },
             None => DevEvent::NothingToDo,
@@ -61,8 +88,36 @@ pub fn parse(text: &str) -> Result<DevEvent, UnreadableMessage> {
         DevserverMsg::FullReloadCommand => DevEvent::ReloadRequested,
         DevserverMsg::Shutdown => DevEvent::Shutdown,
         // `DevserverMsg` is non-exhaustive: a newer dx may say things we do not know yet.
-        _ => DevEvent::NothingToDo,
+        other => DevEvent::Unknown {
+            kind: serde_json::to_value(&other)
+                .ok()
+                .as_ref()
+                .and_then(kind)
+                .unwrap_or("unnamed")
+                .to_string(),
+        },
     })
+}
+
+/// The name of an externally tagged enum value: `"Name"` or `{"Name": ...}`.
+fn kind(json: &serde_json::Value) -> Option<&str> {
+    match json {
+        serde_json::Value::String(name) => Some(name),
+        serde_json::Value::Object(map) if map.len() == 1 => map.keys().next().map(String::as_str),
+        _ => None,
+    }
+}
+
+/// Parse one binary frame: dx sends text, so a binary frame is read as UTF-8 text
+/// (the same on native and web).
+pub fn parse_binary(bytes: &[u8]) -> Result<DevEvent, UnreadableMessage> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text),
+        Err(_) => Err(UnreadableMessage(format!(
+            "a binary message of {} bytes that is not UTF-8 text",
+            bytes.len()
+        ))),
+    }
 }
 
 /// The compiler output dx publishes on `/_dioxus/build_status` when a build fails.
@@ -113,12 +168,14 @@ mod tests {
         let DevEvent::Patch {
             table,
             for_pid,
+            for_build_id,
             dx_ms,
         } = parse(PATCH).unwrap()
         else {
             panic!("expected a patch")
         };
         assert_eq!(for_pid, Some(77));
+        assert_eq!(for_build_id, Some(0));
         assert_eq!(dx_ms, 412);
         assert_eq!(table.map.get(&4096), Some(&8192));
         assert_eq!(table.lib.to_str(), Some("/tmp/libpatch-1.so"));
@@ -152,12 +209,35 @@ mod tests {
     }
 
     #[test]
-    fn malformed_and_unknown_messages_are_errors_that_say_what_came() {
+    fn messages_of_a_newer_dx_are_named_not_errors() {
+        for (text, name) in [
+            (r#""SomethingNew""#, "SomethingNew"),
+            (r#"{"NewThing":{"x":1}}"#, "NewThing"),
+        ] {
+            match parse(text) {
+                Ok(DevEvent::Unknown { kind }) => assert_eq!(kind, name),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn binary_frames_are_read_as_text() {
+        assert!(matches!(
+            parse_binary(br#""HotPatchStart""#),
+            Ok(DevEvent::PatchStarted)
+        ));
+        let err = parse_binary(&[0xff, 0xfe, 0x00]).unwrap_err();
+        assert!(err.to_string().contains("3 bytes"), "{err}");
+    }
+
+    #[test]
+    fn malformed_messages_are_errors_that_say_what_came() {
         for bad in [
             "not json",
-            r#""SomethingNew""#,
             r#"{"HotReload":{"jump_table":42}}"#,
             "",
+            "[1, 2]",
         ] {
             let err = parse(bad).unwrap_err();
             assert!(err.to_string().contains("cannot read"), "{err}");

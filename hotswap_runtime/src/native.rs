@@ -12,17 +12,20 @@ use crate::backoff::Backoff;
 use crate::session::{Platform, Session};
 use crate::status::Status;
 
+/// The name of the client's thread (tests look for it).
+pub(crate) const THREAD_NAME: &str = "hotswap-devserver";
+
 pub(crate) fn connect(on_patch: impl Fn() + Send + Sync + 'static) {
     if let Some(endpoint) = dioxus_cli_config::devserver_ws_endpoint() {
-        connect_at(endpoint, on_patch);
+        let session = Session::new(Native {
+            started: Instant::now(),
+        });
+        session.on_landed(on_patch);
+        spawn(session, endpoint);
     }
 }
 
-fn connect_at(endpoint: String, on_patch: impl Fn() + Send + Sync + 'static) {
-    let session = Session::new(Native {
-        started: Instant::now(),
-    });
-    session.on_landed(on_patch);
+fn spawn<P: Platform>(session: Session<P>, endpoint: String) {
     let url = format!(
         "{endpoint}?aslr_reference={}&build_id={}&pid={}",
         subsecond::aslr_reference(),
@@ -30,12 +33,10 @@ fn connect_at(endpoint: String, on_patch: impl Fn() + Send + Sync + 'static) {
         std::process::id()
     );
     let spawned = std::thread::Builder::new()
-        .name("hotswap-devserver".into())
+        .name(THREAD_NAME.into())
         .spawn(move || run(&session, &endpoint, &url));
     if let Err(err) = spawned {
-        crate::log_error(&format!(
-            "cannot start the dev-server thread, hot-patching is off: {err}"
-        ));
+        tracing::error!("cannot start the dev-server thread, hot-patching is off: {err}");
     }
 }
 
@@ -43,31 +44,42 @@ fn connect_at(endpoint: String, on_patch: impl Fn() + Send + Sync + 'static) {
 ///
 /// dx restarts the app after a full rebuild, so a lost connection usually means
 /// dx itself went away; retrying slowly costs nothing and covers a dx restart.
-fn run(session: &Session<Native>, endpoint: &str, url: &str) {
+fn run<P: Platform>(session: &Session<P>, endpoint: &str, url: &str) {
     let mut backoff = Backoff::default();
     loop {
         match tungstenite::connect(url) {
             Ok((mut socket, _)) => {
-                backoff.reset();
-                session.platform().report(Status::Connected {
-                    endpoint: endpoint.to_string(),
-                });
-                let reason = loop {
-                    match socket.read() {
-                        Ok(tungstenite::Message::Text(text)) => session.handle(&text),
-                        Ok(tungstenite::Message::Close(_)) => break "closed by dx".to_string(),
-                        Ok(_) => {}
-                        Err(err) => break err.to_string(),
-                    }
+                let opened = Instant::now();
+                let hello = session.connected(endpoint);
+                let reason = match socket.send(tungstenite::Message::text(hello)) {
+                    Err(err) => err.to_string(),
+                    Ok(()) => loop {
+                        match socket.read() {
+                            Ok(tungstenite::Message::Text(text)) => session.handle_text(&text),
+                            Ok(tungstenite::Message::Binary(bytes)) => {
+                                session.handle_binary(&bytes)
+                            }
+                            Ok(tungstenite::Message::Close(_)) => break "closed by dx".to_string(),
+                            Ok(_) => {}
+                            Err(err) => break err.to_string(),
+                        }
+                    },
                 };
-                session.platform().report(Status::Disconnected { reason });
+                backoff.closed(Some(opened.elapsed()));
+                session.report(Status::Disconnected { reason });
             }
-            Err(err) if backoff.is_first() => session.platform().report(Status::Disconnected {
-                reason: format!("cannot reach {endpoint}: {err}"),
-            }),
-            Err(_) => {}
+            Err(err) => {
+                if backoff.is_first() {
+                    session.report(Status::Disconnected {
+                        reason: format!("cannot reach {endpoint}: {err}"),
+                    });
+                }
+                backoff.closed(None);
+            }
         }
-        std::thread::sleep(backoff.next());
+        let delay = backoff.next();
+        tracing::debug!(?delay, "reconnecting to {endpoint}");
+        std::thread::sleep(delay);
     }
 }
 
@@ -76,15 +88,6 @@ struct Native {
 }
 
 impl Platform for Native {
-    fn report(&self, status: Status) {
-        // dx shows a child's stderr as errors: keep good news on stdout.
-        if status.is_error() {
-            eprintln!("[hotswap] {status}");
-        } else {
-            println!("[hotswap] {status}");
-        }
-    }
-
     fn now_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
@@ -95,24 +98,62 @@ impl Platform for Native {
 
     fn apply(&self, table: JumpTable) -> Result<(), String> {
         let lib = table.lib.display().to_string();
+        let started = Instant::now();
         // subsecond unwraps a few lookups inside; a panic here must not take the
         // connection thread (and with it every later patch) down.
-        let applied = std::panic::catch_unwind(|| {
+        let mut applied = Ok(());
+        let caught = crate::after_patch::catch(|| {
             // SAFETY: the table comes from the dx that built this very process
             // (matching pid), which is the contract `apply_patch` asks for.
-            unsafe { subsecond::apply_patch(table) }
+            applied = unsafe { subsecond::apply_patch(table) }.map_err(|err| err.to_string());
         });
-        match applied {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(format!("{err} ({lib})")),
-            Err(panic) => Err(format!("{} ({lib})", crate::panic_message(&panic))),
+        let err = match caught.and(applied) {
+            Ok(()) => {
+                tracing::debug!(lib, took = ?started.elapsed(), "patch library loaded");
+                return Ok(());
+            }
+            Err(err) => format!("{err} ({lib})"),
+        };
+        if let Some(advice) = static_tls_advice(&err) {
+            static ADVISED: std::sync::Once = std::sync::Once::new();
+            ADVISED.call_once(|| tracing::error!("{advice}"));
         }
+        Err(err)
     }
 }
+
+/// What to do when glibc ran out of static TLS for patch libraries, if that is what `error` says.
+///
+/// Each patch is a shared library compiled like the executable, so its
+/// thread-locals use static TLS, and every `dlopen` takes a piece of glibc's
+/// small reserve for it: after some 50 patches the reserve is gone and every
+/// later patch fails until the app restarts with a bigger one.
+fn static_tls_advice(error: &str) -> Option<&'static str> {
+    error.contains("static TLS").then_some(
+        "glibc's reserve of static TLS for patch libraries is used up, so no more patches can load: \
+         restart dx with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=1048576 in its environment \
+         (dx passes it to the app; scripts/dev sets it)",
+    )
+}
+
+/// How long a unit test waits for the client before it fails instead of hanging.
+#[cfg(test)]
+const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::tests::{patch_for, Fake};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn static_tls_exhaustion_comes_with_advice() {
+        let dlopen = "Failed to load library: /t/libapp-patch-1.so: cannot allocate memory in static TLS block";
+        assert!(static_tls_advice(dlopen).is_some_and(|advice| advice.contains("GLIBC_TUNABLES")));
+        assert_eq!(static_tls_advice("no such file"), None);
+    }
 
     #[test]
     fn a_missing_library_is_a_failed_patch_not_a_crash() {
@@ -130,37 +171,160 @@ mod tests {
         assert!(err.contains("/nonexistent/libpatch.so"), "{err}");
     }
 
-    #[test]
-    // The callback's error type is tungstenite's, not ours to shrink.
-    #[allow(clippy::result_large_err)]
-    fn survives_bad_frames_and_reconnects() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("ws://{}/_dioxus", listener.local_addr().unwrap());
-        connect_at(endpoint, || {});
+    /// A fake dev server on a fixed port, which can be stopped and started again.
+    struct FakeDx {
+        port: u16,
+        listener: Option<TcpListener>,
+    }
 
-        let (stream, _) = listener.accept().unwrap();
-        let mut query = String::new();
-        let mut socket = tungstenite::accept_hdr(
-            stream,
-            |req: &tungstenite::handshake::server::Request, resp| {
-                query = req.uri().query().unwrap_or_default().to_string();
-                Ok(resp)
-            },
-        )
-        .unwrap();
+    type Socket = tungstenite::WebSocket<TcpStream>;
+
+    impl FakeDx {
+        fn start() -> FakeDx {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            FakeDx {
+                port,
+                listener: Some(listener),
+            }
+        }
+
+        fn endpoint(&self) -> String {
+            format!("ws://127.0.0.1:{}/_dioxus", self.port)
+        }
+
+        /// Accept the client's next connection, failing (not hanging) after a while.
+        /// Returns the socket and the query the client connected with.
+        #[allow(clippy::result_large_err)]
+        fn accept(&self) -> (Socket, String) {
+            let listener = self.listener.as_ref().expect("started");
+            listener.set_nonblocking(true).unwrap();
+            let deadline = Instant::now() + TEST_TIMEOUT;
+            let stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(err) => panic!("the client did not connect within {TEST_TIMEOUT:?}: {err}"),
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
+            let mut query = String::new();
+            let socket = tungstenite::accept_hdr(
+                stream,
+                |req: &tungstenite::handshake::server::Request, resp| {
+                    query = req.uri().query().unwrap_or_default().to_string();
+                    Ok(resp)
+                },
+            )
+            .unwrap();
+            (socket, query)
+        }
+
+        /// dx stops: the port is closed until `restart`.
+        fn stop(&mut self) {
+            self.listener = None;
+        }
+
+        fn restart(&mut self) {
+            self.listener = Some(TcpListener::bind(("127.0.0.1", self.port)).unwrap());
+        }
+    }
+
+    fn read_text(socket: &mut Socket) -> String {
+        match socket.read().expect("a frame from the client") {
+            tungstenite::Message::Text(text) => text.to_string(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+
+    fn wait_for(fake: &Fake, what: &str, check: impl Fn(&[Status]) -> bool) {
+        let deadline = Instant::now() + TEST_TIMEOUT;
+        while !check(&fake.shown()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; shown: {:?}",
+                fake.shown()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn client(dx: &FakeDx) -> Arc<Fake> {
+        let fake = Arc::new(Fake::default());
+        spawn(Session::new(fake.clone()), dx.endpoint());
+        fake
+    }
+
+    #[test]
+    fn reports_bad_frames_and_goes_on_reading() {
+        let dx = FakeDx::start();
+        let fake = client(&dx);
+        let (mut socket, query) = dx.accept();
         assert!(
             query.contains(&format!("pid={}", std::process::id())),
             "{query}"
         );
         assert!(query.contains("aslr_reference="), "{query}");
-        for frame in ["{garbage", "\"HotPatchStart\"", "\"SomethingNew\""] {
-            socket.send(tungstenite::Message::text(frame)).unwrap();
-        }
-        socket.close(None).unwrap();
-        while socket.read().is_ok() {}
+        assert!(read_text(&mut socket).contains(crate::session::HELLO));
+        socket.send(tungstenite::Message::text("{garbage")).unwrap();
+        socket
+            .send(tungstenite::Message::binary(vec![0xff, 0x00]))
+            .unwrap();
+        socket
+            .send(tungstenite::Message::text("\"SomethingNew\""))
+            .unwrap();
+        socket
+            .send(tungstenite::Message::binary(&b"\"HotPatchStart\""[..]))
+            .unwrap();
+        wait_for(&fake, "the frames to be handled", |shown| {
+            shown.contains(&Status::PatchStarted)
+        });
+        let shown = fake.shown();
+        let ignored: Vec<&String> = shown
+            .iter()
+            .filter_map(|status| match status {
+                Status::Ignored { reason } => Some(reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ignored.len(), 2, "{shown:?}");
+        assert!(ignored[0].contains("cannot read"), "{}", ignored[0]);
+        assert!(ignored[1].contains("not UTF-8"), "{}", ignored[1]);
+    }
 
-        // The client thread lived through all of that and comes back.
-        let (stream, _) = listener.accept().unwrap();
-        tungstenite::accept(stream).unwrap();
+    #[test]
+    fn applies_patches_again_after_dx_restarts() {
+        let mut dx = FakeDx::start();
+        let fake = client(&dx);
+        let (mut socket, _) = dx.accept();
+        read_text(&mut socket);
+
+        // dx stops: the connection drops and the port is closed for a while.
+        dx.stop();
+        drop(socket);
+        wait_for(&fake, "the drop to be reported", |shown| {
+            shown
+                .iter()
+                .any(|status| matches!(status, Status::Disconnected { .. }))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+
+        dx.restart();
+        let (mut socket, _) = dx.accept();
+        read_text(&mut socket);
+        let patch = patch_for(77, 0);
+        socket.send(tungstenite::Message::text(patch)).unwrap();
+        wait_for(&fake, "the patch after the restart", |_| {
+            fake.applied.load(std::sync::atomic::Ordering::SeqCst) == 1
+        });
+        let connects = fake
+            .shown()
+            .iter()
+            .filter(|status| matches!(status, Status::Connected { .. }))
+            .count();
+        assert_eq!(connects, 2);
     }
 }

@@ -1,24 +1,30 @@
 //! What a client does with each dev-server frame, the same on native and web.
 //!
 //! The transports (a thread with tungstenite, a browser `WebSocket`) only move
-//! text; every decision lives here so it is written once and unit-tested with a
-//! fake platform.
+//! frames; every decision lives here so it is written once and unit-tested with
+//! a fake platform.
 
-use std::sync::{Arc, Mutex, Once};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
 use subsecond::JumpTable;
 
-use crate::message::{self, DevEvent};
+use crate::after_patch;
+use crate::message::{self, DevEvent, UnreadableMessage};
 use crate::status::Status;
 
 /// The platform-specific half of a client.
 pub(crate) trait Platform: Send + Sync + 'static {
-    /// Tell the user (log line, overlay).
-    fn report(&self, status: Status);
+    /// Show a status to the user besides the log line (the page's overlay).
+    fn show(&self, _status: &Status) {}
     /// Milliseconds on a monotonic clock.
     fn now_ms(&self) -> f64;
     /// Which `for_pid` a patch must carry to be ours: our pid natively, `None` on the web.
     fn own_pid(&self) -> Option<u32>;
+    /// Which `for_build_id` a patch must carry to be ours (dx sets it for the app it launched).
+    fn own_build_id(&self) -> u64 {
+        dioxus_cli_config::build_id()
+    }
     /// Hand the jump table to subsecond. It may land later (on the web it does).
     fn apply(&self, table: JumpTable) -> Result<(), String>;
     /// Reload the app after dx rebuilt it in full (the web does; a native app is restarted by dx).
@@ -32,69 +38,142 @@ struct InFlight {
     started_ms: f64,
 }
 
-/// One client's state: which patch is in flight.
+#[derive(Default)]
+struct State {
+    in_flight: Option<InFlight>,
+    started_ms: Option<f64>,
+    /// Kinds of unknown messages already logged (each is logged once).
+    unknown: HashSet<String>,
+    /// What identified the build dx served when we first connected (web).
+    first_build: Option<String>,
+    /// dx serves another build than ours: patches are refused.
+    other_build: bool,
+}
+
+/// One client's state: which patch is in flight, what was seen.
 pub(crate) struct Session<P: Platform> {
     platform: Arc<P>,
-    in_flight: Arc<Mutex<Option<InFlight>>>,
-    started_ms: Mutex<Option<f64>>,
+    state: Arc<Mutex<State>>,
 }
 
 impl<P: Platform> Session<P> {
     pub(crate) fn new(platform: P) -> Self {
         Session {
             platform: Arc::new(platform),
-            in_flight: Arc::new(Mutex::new(None)),
-            started_ms: Mutex::new(None),
+            state: Arc::default(),
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn platform(&self) -> &P {
-        &self.platform
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Run `on_patch` after every patch that lands, and report the landing.
+    /// Log `status` and show it.
+    pub(crate) fn report(&self, status: Status) {
+        status.log();
+        self.platform.show(&status);
+    }
+
+    /// Run `on_patch` after every patch that lands (after the `Rebuilt` values
+    /// were rebuilt), and report the landing.
     ///
     /// subsecond calls its handlers only once the new jump table is committed,
     /// which on the web is well after `apply_patch` returned.
     pub(crate) fn on_landed(&self, on_patch: impl Fn() + Send + Sync + 'static) {
-        let platform = self.platform.clone();
-        let in_flight = self.in_flight.clone();
-        subsecond::register_handler(Arc::new(move || {
-            on_patch();
-            if let Some(patch) = in_flight.lock().unwrap().take() {
-                let ms = (platform.now_ms() - patch.started_ms).max(0.0);
-                platform.report(Status::Patched {
-                    ms: ms.round() as u64,
-                });
-            }
-        }));
+        let session = Session {
+            platform: self.platform.clone(),
+            state: self.state.clone(),
+        };
+        after_patch::hooks().set_landed(move || session.landed(&on_patch));
+    }
+
+    /// A patch has landed: run the app's callback, then report how long it took.
+    fn landed(&self, on_patch: &dyn Fn()) {
+        let in_flight = self.state().in_flight.take();
+        let callback = after_patch::catch(on_patch);
+        if let Some(patch) = in_flight {
+            let ms = (self.platform.now_ms() - patch.started_ms).max(0.0);
+            self.report(Status::Patched {
+                ms: ms.round() as u64,
+            });
+        }
+        if let Err(message) = callback {
+            self.report(Status::CallbackPanicked { message });
+        }
+    }
+
+    /// The connection is up. Returns a frame to send to dx: a log line dx
+    /// prints once it has registered this client (see `HELLO`).
+    pub(crate) fn connected(&self, endpoint: &str) -> String {
+        self.report(Status::Connected {
+            endpoint: endpoint.to_string(),
+        });
+        serde_json::json!({ "Log": { "level": "info", "messages": [HELLO] } }).to_string()
     }
 
     /// Act on one text frame from `/_dioxus`.
-    pub(crate) fn handle(&self, text: &str) {
-        let event = match message::parse(text) {
+    pub(crate) fn handle_text(&self, text: &str) {
+        self.handle(message::parse(text));
+    }
+
+    /// Act on one binary frame: read as text, the same on every platform.
+    pub(crate) fn handle_binary(&self, bytes: &[u8]) {
+        self.handle(message::parse_binary(bytes));
+    }
+
+    fn handle(&self, event: Result<DevEvent, UnreadableMessage>) {
+        let event = match event {
             Ok(event) => event,
             Err(err) => {
-                return self.platform.report(Status::Ignored {
+                return self.report(Status::Ignored {
                     reason: err.to_string(),
                 })
             }
         };
         match event {
             DevEvent::PatchStarted => {
-                *self.started_ms.lock().unwrap() = Some(self.platform.now_ms());
-                self.platform.report(Status::PatchStarted)
+                self.state().started_ms = Some(self.platform.now_ms());
+                self.report(Status::PatchStarted)
             }
             DevEvent::Patch {
                 table,
                 for_pid,
+                for_build_id,
                 dx_ms,
-            } => self.patch(*table, for_pid, dx_ms),
-            DevEvent::BuildFailed => self.platform.report(Status::BuildFailed { details: None }),
-            DevEvent::FullRebuildStarted => self.platform.report(Status::FullRebuild),
-            DevEvent::ReloadRequested => self.platform.reload(),
+            } => self.patch(*table, for_pid, for_build_id, dx_ms),
+            DevEvent::BuildFailed => self.report(Status::BuildFailed { details: None }),
+            DevEvent::FullRebuildStarted => self.report(Status::FullRebuild),
+            DevEvent::ReloadRequested => {
+                self.report(Status::Reloading);
+                self.platform.reload()
+            }
+            DevEvent::Unknown { kind } => {
+                if self.state().unknown.insert(kind.clone()) {
+                    tracing::info!(
+                        kind,
+                        "ignoring dev-server messages of a kind this version does not know \
+                         (from a newer dx?); logged once"
+                    );
+                }
+            }
             DevEvent::Shutdown | DevEvent::NothingToDo => {}
+        }
+    }
+
+    /// What identifies the build dx serves now (web: how the dev server
+    /// describes the page's `.wasm`). The first one is ours; another one later
+    /// means dx restarted and built anew, and its patches would not fit.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn served_build(&self, fingerprint: &str) {
+        let mut state = self.state();
+        match &state.first_build {
+            None => state.first_build = Some(fingerprint.to_string()),
+            Some(first) if first != fingerprint && !state.other_build => {
+                state.other_build = true;
+                drop(state);
+                self.report(Status::OtherBuild);
+            }
+            Some(_) => {}
         }
     }
 
@@ -102,45 +181,79 @@ impl<P: Platform> Session<P> {
     /// Only the web needs it: natively a patch lands before `apply` returns.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn fail_if_stuck(&self, timeout_ms: f64) {
-        let mut in_flight = self.in_flight.lock().unwrap();
-        let stuck = in_flight
+        let now = self.platform.now_ms();
+        let stuck = self
+            .state()
+            .in_flight
             .as_ref()
-            .is_some_and(|patch| self.platform.now_ms() - patch.received_ms > timeout_ms);
+            .is_some_and(|patch| now - patch.received_ms > timeout_ms);
         if stuck {
-            in_flight.take();
-            drop(in_flight);
-            self.platform.report(Status::PatchFailed {
-                reason: format!(
-                    "the patch did not land within {} s (see the errors above)",
-                    timeout_ms / 1000.0
-                ),
+            self.fail_in_flight(&format!(
+                "the patch did not land within {} s (see the errors above)",
+                timeout_ms / 1000.0
+            ));
+        }
+    }
+
+    /// The patch in flight failed on its way in (the web sees the error on the page).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn fail_in_flight(&self, reason: &str) {
+        if self.state().in_flight.take().is_some() {
+            self.report(Status::PatchFailed {
+                reason: with_advice(reason),
             });
         }
     }
 
-    fn patch(&self, table: JumpTable, for_pid: Option<u32>, dx_ms: u64) {
-        let own = self.platform.own_pid();
-        if for_pid != own {
+    fn patch(&self, table: JumpTable, for_pid: Option<u32>, for_build: Option<u64>, dx_ms: u64) {
+        let (own_pid, own_build) = (self.platform.own_pid(), self.platform.own_build_id());
+        if self.state().other_build {
+            return self.report(Status::OtherBuild);
+        }
+        if for_pid != own_pid || for_build.is_some_and(|build| build != own_build) {
             // dx sends every patch to every client; this one was built for another process.
-            return self.platform.report(Status::Ignored {
+            return self.report(Status::Ignored {
                 reason: format!(
-                    "ignoring a patch built for process {} (this is {})",
+                    "ignoring a patch built for process {} build {} (this is {} build {own_build})",
                     describe_pid(for_pid),
-                    describe_pid(own)
+                    for_build.map_or("-".to_string(), |build| build.to_string()),
+                    describe_pid(own_pid),
                 ),
             });
         }
         let received_ms = self.platform.now_ms();
+        let mut state = self.state();
         // Without a start message (we connected mid-patch), dx's compile time is the best guess.
-        let started_ms = self.started_ms.lock().unwrap().take();
-        *self.in_flight.lock().unwrap() = Some(InFlight {
+        let started_ms = state.started_ms.take();
+        state.in_flight = Some(InFlight {
             received_ms,
             started_ms: started_ms.unwrap_or(received_ms - dx_ms as f64),
         });
+        drop(state);
         if let Err(reason) = self.platform.apply(table) {
-            self.in_flight.lock().unwrap().take();
-            self.platform.report(Status::PatchFailed { reason });
+            self.state().in_flight.take();
+            self.report(Status::PatchFailed {
+                reason: with_advice(&reason),
+            });
         }
+    }
+}
+
+/// The log line a client sends dx right after connecting. dx prints it only
+/// after it has registered the client (and with it, natively, the app's
+/// address it needs for patches), so tests wait for it before the first edit.
+pub const HELLO: &str = "hotswap_runtime: connected, ready for patches";
+
+/// A failure reason, with what to do when the cause is a known one.
+fn with_advice(reason: &str) -> String {
+    if reason.contains("__wbindgen_placeholder__") {
+        // dioxus issue #5005: dx 0.7.10 cannot patch wasm built with v0 symbol names.
+        format!(
+            "{reason} (this toolchain names symbols with the v0 scheme, which dx 0.7.10 cannot \
+             patch: build with the toolchain pinned in rust-toolchain.toml)"
+        )
+    } else {
+        reason.to_string()
     }
 }
 
@@ -155,26 +268,36 @@ pub(crate) fn first_connect(f: impl FnOnce()) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    /// A platform that records what it was asked to show and apply.
     #[derive(Default)]
-    struct Fake {
-        reports: Mutex<Vec<Status>>,
-        applied: AtomicU64,
-        fail_with: Option<String>,
+    pub(crate) struct Fake {
+        pub(crate) shown: Mutex<Vec<Status>>,
+        pub(crate) applied: AtomicU64,
+        pub(crate) fail_with: Option<String>,
+    }
+
+    impl Fake {
+        pub(crate) fn shown(&self) -> Vec<Status> {
+            self.shown.lock().unwrap().clone()
+        }
     }
 
     impl Platform for Arc<Fake> {
-        fn report(&self, status: Status) {
-            self.reports.lock().unwrap().push(status);
+        fn show(&self, status: &Status) {
+            self.shown.lock().unwrap().push(status.clone());
         }
         fn now_ms(&self) -> f64 {
             1000.0
         }
         fn own_pid(&self) -> Option<u32> {
             Some(77)
+        }
+        fn own_build_id(&self) -> u64 {
+            0
         }
         fn apply(&self, _table: JumpTable) -> Result<(), String> {
             self.applied.fetch_add(1, Ordering::SeqCst);
@@ -185,9 +308,9 @@ mod tests {
         }
     }
 
-    fn patch_for(pid: u32) -> String {
+    pub(crate) fn patch_for(pid: u32, build: u64) -> String {
         format!(
-            r#"{{"HotReload":{{"templates":[],"assets":[],"ms_elapsed":300,"jump_table":{{"lib":"/nonexistent.so","map":{{}},"aslr_reference":0,"new_base_address":0,"ifunc_count":0}},"for_build_id":0,"for_pid":{pid}}}}}"#
+            r#"{{"HotReload":{{"templates":[],"assets":[],"ms_elapsed":300,"jump_table":{{"lib":"/nonexistent.so","map":{{}},"aslr_reference":0,"new_base_address":0,"ifunc_count":0}},"for_build_id":{build},"for_pid":{pid}}}}}"#
         )
     }
 
@@ -196,18 +319,21 @@ mod tests {
     }
 
     #[test]
-    fn applies_patches_for_this_process_only() {
+    fn applies_patches_for_this_process_and_build_only() {
         let fake = Arc::new(Fake::default());
         let session = session(&fake);
-        session.handle(&patch_for(12));
+        session.handle_text(&patch_for(12, 0));
+        session.handle_text(&patch_for(77, 1));
         assert_eq!(fake.applied.load(Ordering::SeqCst), 0);
-        assert!(matches!(
-            &fake.reports.lock().unwrap()[0],
-            Status::Ignored { reason } if reason.contains("process 12 (this is 77)")
-        ));
-        session.handle(&patch_for(77));
+        let shown = fake.shown();
+        assert!(
+            matches!(&shown[0], Status::Ignored { reason } if reason.contains("process 12 build 0 (this is 77 build 0)")),
+            "{shown:?}"
+        );
+        assert!(matches!(&shown[1], Status::Ignored { reason } if reason.contains("build 1")));
+        session.handle_text(&patch_for(77, 0));
         assert_eq!(fake.applied.load(Ordering::SeqCst), 1);
-        assert!(session.in_flight.lock().unwrap().is_some());
+        assert!(session.state().in_flight.is_some());
     }
 
     #[test]
@@ -217,36 +343,47 @@ mod tests {
             ..Fake::default()
         });
         let session = session(&fake);
-        session.handle(&patch_for(77));
+        session.handle_text(&patch_for(77, 0));
         assert_eq!(
-            fake.reports.lock().unwrap().last(),
+            fake.shown().last(),
             Some(&Status::PatchFailed {
                 reason: "cannot open library".into()
             })
         );
-        assert!(session.in_flight.lock().unwrap().is_none());
+        assert!(session.state().in_flight.is_none());
     }
 
     #[test]
     fn a_patch_that_never_lands_is_reported_once() {
         let fake = Arc::new(Fake::default());
         let session = session(&fake);
-        session.handle(&patch_for(77));
+        session.handle_text(&patch_for(77, 0));
         session.fail_if_stuck(5_000.0);
-        assert!(fake.reports.lock().unwrap().is_empty(), "not stuck yet");
-        session
-            .in_flight
-            .lock()
-            .unwrap()
-            .as_mut()
-            .unwrap()
-            .received_ms = -10_000.0;
+        assert!(fake.shown().is_empty(), "not stuck yet");
+        session.state().in_flight.as_mut().unwrap().received_ms = -10_000.0;
         session.fail_if_stuck(5_000.0);
         session.fail_if_stuck(5_000.0);
-        let reports = fake.reports.lock().unwrap();
-        assert_eq!(reports.len(), 1);
+        let shown = fake.shown();
+        assert_eq!(shown.len(), 1);
         assert!(
-            matches!(&reports[0], Status::PatchFailed { reason } if reason.contains("did not land"))
+            matches!(&shown[0], Status::PatchFailed { reason } if reason.contains("did not land"))
+        );
+    }
+
+    #[test]
+    fn a_patch_that_fails_to_load_in_the_page_says_why_and_what_to_do() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(&patch_for(77, 0));
+        session.fail_in_flight(
+            "TypeError: Failed to resolve module specifier \"__wbindgen_placeholder__\"",
+        );
+        session.fail_in_flight("reported once");
+        let shown = fake.shown();
+        assert_eq!(shown.len(), 1);
+        assert!(
+            matches!(&shown[0], Status::PatchFailed { reason } if reason.contains("rust-toolchain.toml")),
+            "{shown:?}"
         );
     }
 
@@ -254,14 +391,73 @@ mod tests {
     fn malformed_frames_are_reported_and_the_session_goes_on() {
         let fake = Arc::new(Fake::default());
         let session = session(&fake);
-        session.handle("{ definitely not dx");
-        session.handle(r#""HotPatchStart""#);
-        session.handle(r#""FullReloadFailed""#);
-        let reports = fake.reports.lock().unwrap();
-        assert!(
-            matches!(&reports[0], Status::Ignored { reason } if reason.contains("cannot read"))
+        session.handle_text("{ definitely not dx");
+        session.handle_binary(&[0xff, 0x00]);
+        session.handle_binary(br#""HotPatchStart""#);
+        session.handle_text(r#""FullReloadFailed""#);
+        let shown = fake.shown();
+        assert!(matches!(&shown[0], Status::Ignored { reason } if reason.contains("cannot read")));
+        assert!(matches!(&shown[1], Status::Ignored { reason } if reason.contains("not UTF-8")));
+        assert_eq!(shown[2], Status::PatchStarted);
+        assert_eq!(shown[3], Status::BuildFailed { details: None });
+    }
+
+    #[test]
+    fn messages_of_a_newer_dx_are_not_shown() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(r#""SomethingNew""#);
+        session.handle_text(r#"{"SomethingNew":{"x":1}}"#);
+        assert!(fake.shown().is_empty());
+        assert_eq!(session.state().unknown.len(), 1, "remembered, logged once");
+    }
+
+    #[test]
+    fn no_patch_for_another_build_after_dx_restarted() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.served_build("etag-1");
+        session.served_build("etag-1");
+        session.handle_text(&patch_for(77, 0));
+        assert_eq!(fake.applied.load(Ordering::SeqCst), 1);
+
+        session.served_build("etag-2");
+        session.handle_text(&patch_for(77, 0));
+        assert_eq!(fake.applied.load(Ordering::SeqCst), 1, "not applied");
+        let shown = fake.shown();
+        assert_eq!(shown, [Status::OtherBuild, Status::OtherBuild]);
+    }
+
+    #[test]
+    fn a_panicking_callback_is_reported_after_the_landing() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(r#""HotPatchStart""#);
+        session.handle_text(&patch_for(77, 0));
+        session.landed(&|| panic!("on_patch failed"));
+        session.handle_text(&patch_for(77, 0));
+        session.landed(&|| {});
+        let shown = fake.shown();
+        assert_eq!(
+            shown[1..],
+            [
+                Status::Patched { ms: 0 },
+                Status::CallbackPanicked {
+                    message: "on_patch failed".into()
+                },
+                Status::Patched { ms: 300 },
+            ]
         );
-        assert_eq!(reports[1], Status::PatchStarted);
-        assert_eq!(reports[2], Status::BuildFailed { details: None });
+    }
+
+    #[test]
+    fn the_hello_frame_is_a_client_log_dx_understands() {
+        let fake = Arc::new(Fake::default());
+        let hello = session(&fake).connected("ws://127.0.0.1:1/_dioxus");
+        let msg: dioxus_devtools_types::ClientMsg = serde_json::from_str(&hello).unwrap();
+        let dioxus_devtools_types::ClientMsg::Log { messages, .. } = msg else {
+            panic!("not a log: {msg:?}")
+        };
+        assert_eq!(messages, [HELLO]);
     }
 }

@@ -34,6 +34,13 @@ pub enum Status {
     Ignored {
         reason: String,
     },
+    /// The app's `on_patch` callback panicked. The patch is in and later patches still apply.
+    CallbackPanicked {
+        message: String,
+    },
+    /// dx now serves another build of this app than the one running here (it
+    /// restarted and built anew): its patches would not fit, so none is applied.
+    OtherBuild,
 }
 
 impl Status {
@@ -41,8 +48,30 @@ impl Status {
     pub fn is_error(&self) -> bool {
         matches!(
             self,
-            Status::PatchFailed { .. } | Status::BuildFailed { .. } | Status::Ignored { .. }
+            Status::PatchFailed { .. }
+                | Status::BuildFailed { .. }
+                | Status::Ignored { .. }
+                | Status::CallbackPanicked { .. }
+                | Status::OtherBuild
         )
+    }
+
+    /// Log it through `tracing` (target `hotswap_runtime`), at a level that fits.
+    #[cfg(debug_assertions)]
+    pub(crate) fn log(&self) {
+        match self {
+            Status::Patched { ms } => tracing::info!(ms, "{self}"),
+            Status::PatchStarted => tracing::debug!("{self}"),
+            Status::PatchFailed { .. } | Status::CallbackPanicked { .. } | Status::OtherBuild => {
+                tracing::error!("{self}")
+            }
+            Status::BuildFailed { .. } | Status::Disconnected { .. } | Status::Ignored { .. } => {
+                tracing::warn!("{self}")
+            }
+            Status::Connected { .. } | Status::FullRebuild | Status::Reloading => {
+                tracing::info!("{self}")
+            }
+        }
     }
 }
 
@@ -80,6 +109,15 @@ impl fmt::Display for Status {
             }
             Status::Reloading => write!(f, "dx rebuilt the whole app: reloading the page"),
             Status::Ignored { reason } => write!(f, "{reason}"),
+            Status::CallbackPanicked { message } => write!(
+                f,
+                "on_patch panicked after the patch landed: {message} (later patches still apply)"
+            ),
+            Status::OtherBuild => write!(
+                f,
+                "dx restarted and serves a new build of this app: reload the page to run it \
+                 (patches built for the new build are not applied to this one)"
+            ),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod app;
 mod state;
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use state::Stats;
 
 #[tokio::main]
 async fn main() {
+    init_logging();
     let addr = match listen_addr() {
         Ok(addr) => addr,
         Err(err) => fail(&err),
@@ -47,7 +49,7 @@ async fn main() {
         async move { router.as_ref().clone().oneshot(request).await }
     });
 
-    println!("serving on http://{addr}");
+    tracing::info!("serving on http://{addr}");
     let served = axum::serve(listener, tower::make::Shared::new(service))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -56,6 +58,17 @@ async fn main() {
     if let Err(err) = served {
         fail(&format!("server stopped: {err}"));
     }
+}
+
+/// Log lines on stdout (dx shows an app's stderr as errors), `info` and up
+/// unless `RUST_LOG` says otherwise, e.g. `RUST_LOG=hotswap_runtime=debug`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
 }
 
 /// `HOST` (default 127.0.0.1, loopback only) and `PORT` (default 3000).

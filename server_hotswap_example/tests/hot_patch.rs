@@ -41,15 +41,18 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     let before = stats(port);
 
     step("patching the greeting and the WebSocket reply in one save");
-    scratch.edit(
+    scratch.edit_all(
         APP,
-        "\"Hello from a hot-patched server!\"",
-        "\"Hello, patched!\"",
-    );
-    scratch.edit(
-        APP,
-        "format!(\"echo: {text}\")",
-        "format!(\"patched echo: {text}\")",
+        &[
+            (
+                "\"Hello from a hot-patched server!\"",
+                "\"Hello, patched!\"",
+            ),
+            (
+                "format!(\"echo: {text}\")",
+                "format!(\"patched echo: {text}\")",
+            ),
+        ],
     );
     wait_for_body(&mut dx, port, "/", "Hello, patched!");
     dx.wait_for_line("Hot-patching:", 0, PATCH);

@@ -18,8 +18,9 @@ struct Page {
 }
 
 pub fn start() {
+    init_logging();
     let Some(document) = web_sys::window().and_then(|window| window.document()) else {
-        return web_sys::console::error_1(&"wasm_hotswap_example: no document".into());
+        return tracing::error!("no document to draw in");
     };
     let page = Rc::new(Page {
         counter: RefCell::new(Counter::default()),
@@ -36,10 +37,7 @@ pub fn start() {
     if let Err(err) =
         button.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())
     {
-        web_sys::console::error_2(
-            &"wasm_hotswap_example: cannot listen for clicks".into(),
-            &err,
-        );
+        tracing::error!("cannot listen for clicks: {err:?}");
     }
     // The listener lives as long as the page.
     on_click.forget();
@@ -50,6 +48,17 @@ pub fn start() {
         let page = page.clone();
         move || page.render()
     });
+}
+
+/// Log lines (hotswap_runtime's too) go to the browser's console, `info` and up.
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    let console = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .without_time()
+        .with_writer(tracing_web::MakeWebConsoleWriter::new())
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing_subscriber::registry().with(console).init();
 }
 
 impl Page {
@@ -80,9 +89,7 @@ impl Page {
             .get_element_by_id(id)
             .and_then(|element| element.dyn_into::<HtmlElement>().ok());
         if element.is_none() {
-            web_sys::console::error_1(
-                &format!("wasm_hotswap_example: index.html has no #{id}").into(),
-            );
+            tracing::error!("index.html has no #{id}");
         }
         element
     }

@@ -1,23 +1,24 @@
 //! The web client: a browser `WebSocket` to dx, patches applied in the page,
-//! status drawn in a small overlay and logged to the console.
+//! status drawn in a small overlay and logged through `tracing`.
 
+mod build;
 mod overlay;
+mod socket;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use subsecond::JumpTable;
-use wasm_bindgen::{closure::Closure, JsCast};
-use web_sys::{MessageEvent, WebSocket};
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 
-use crate::backoff::Backoff;
 use crate::message;
 use crate::session::{Platform, Session};
 use crate::status::Status;
+use socket::{Handlers, Socket};
 
 /// A patch that has not landed after this long is reported as failed.
 /// subsecond fetches, compiles and instantiates it in the background and gives
-/// no error back, so silence is the only failure signal we get.
+/// no error back; errors on the page (below) usually tell us sooner.
 const LANDING_TIMEOUT_MS: f64 = 20_000.0;
 
 thread_local! {
@@ -25,16 +26,19 @@ thread_local! {
     // and `Rc`s. Patches land on the thread that applied them (this one), so
     // the handler we give subsecond looks the app's callbacks up here.
     static ON_PATCH: RefCell<Vec<Box<dyn Fn()>>> = const { RefCell::new(Vec::new()) };
+    // The latest panic message: subsecond loads a patch in a task of its own
+    // and unwraps its errors there, so a failed load is a panic.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 pub(crate) fn connect(on_patch: impl Fn() + 'static) {
     let Some(location) = web_sys::window().map(|window| window.location()) else {
-        return crate::log_error(
-            "hot-patching is off: no `window` here (call connect from the page, not a worker)",
+        return tracing::error!(
+            "hot-patching is off: no `window` here (call connect from the page, not a worker)"
         );
     };
     let (Ok(protocol), Ok(host)) = (location.protocol(), location.host()) else {
-        return crate::log_error("hot-patching is off: cannot read the page's location");
+        return tracing::error!("hot-patching is off: cannot read the page's location");
     };
     let scheme = if protocol == "https:" { "wss" } else { "ws" };
     let base = format!("{scheme}://{host}/_dioxus");
@@ -42,100 +46,88 @@ pub(crate) fn connect(on_patch: impl Fn() + 'static) {
     ON_PATCH.with(|callbacks| callbacks.borrow_mut().push(Box::new(on_patch)));
     let session = Rc::new(Session::new(Web));
     session.on_landed(|| ON_PATCH.with(|callbacks| callbacks.borrow().iter().for_each(|f| f())));
+    remember_panics();
+    on_page_errors(session.clone());
 
-    let patches = Rc::clone(&session);
     let endpoint = base.clone();
-    keep_open(
+    let (opened, texts, bytes) = (session.clone(), session.clone(), session.clone());
+    Socket::keep_open(
         format!("{base}?build_id={}", dioxus_cli_config::build_id()),
-        Rc::new(move || {
-            Web.report(Status::Connected {
-                endpoint: endpoint.clone(),
-            })
-        }),
-        Rc::new(move |text: &str| patches.handle(text)),
+        Handlers {
+            on_open: Box::new(move || {
+                // Which build does dx serve now? After a dx restart it may be another one.
+                build::check(opened.clone());
+                Some(opened.connected(&endpoint))
+            }),
+            on_text: Box::new(move |text| texts.handle_text(text)),
+            on_binary: Box::new(move |data| bytes.handle_binary(data)),
+            on_lost: Box::new(|reason| Web.report(Status::Disconnected { reason })),
+        },
     );
     // dx publishes compiler errors on a second socket, just after the
     // `FullReloadFailed` on the first: show them when they come.
-    keep_open(
+    let report_build_error = |text: &str| {
+        if let Some(details) = message::build_error(text) {
+            Web.report(Status::BuildFailed {
+                details: Some(details),
+            });
+        }
+    };
+    Socket::keep_open(
         format!("{base}/build_status"),
-        Rc::new(|| {}),
-        Rc::new(|text: &str| {
-            if let Some(details) = message::build_error(text) {
-                Web.report(Status::BuildFailed {
-                    details: Some(details),
-                });
-            }
-        }),
+        Handlers {
+            on_open: Box::new(|| None),
+            on_text: Box::new(report_build_error),
+            on_binary: Box::new(move |data| report_build_error(&String::from_utf8_lossy(data))),
+            on_lost: Box::new(|reason| tracing::debug!("{reason}")),
+        },
     );
     every(2_000, move || session.fail_if_stuck(LANDING_TIMEOUT_MS));
 }
 
-/// Open `url`, call `on_open` each time it opens, pass each text frame to
-/// `on_text`, reopen with back-off when it closes.
-fn keep_open(url: String, on_open: Rc<dyn Fn()>, on_text: Rc<dyn Fn(&str)>) {
-    open(Rc::new(Socket {
-        url,
-        on_open,
-        on_text,
-        backoff: RefCell::new(Backoff::default()),
+/// Keep the message of the latest panic, then let the hook already in place print it.
+fn remember_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        LAST_PANIC.with(|last| *last.borrow_mut() = Some(info.to_string()));
+        previous(info);
     }));
 }
 
-struct Socket {
-    url: String,
-    on_open: Rc<dyn Fn()>,
-    on_text: Rc<dyn Fn(&str)>,
-    backoff: RefCell<Backoff>,
-}
-
-fn open(socket: Rc<Socket>) {
-    let ws = match WebSocket::new(&socket.url) {
-        Ok(ws) => ws,
-        Err(err) => return crate::log_error(&format!("cannot open {}: {err:?}", socket.url)),
-    };
-    // The closures live as long as the page: every socket we open keeps its handlers.
-    let onopen = Closure::<dyn FnMut()>::new({
-        let socket = Rc::clone(&socket);
-        move || {
-            socket.backoff.borrow_mut().reset();
-            (socket.on_open)();
-        }
-    });
-    ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
-    onopen.forget();
-
-    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new({
-        let socket = Rc::clone(&socket);
-        move |event: MessageEvent| match event.data().as_string() {
-            Some(text) => (socket.on_text)(&text),
-            None => Web.report(Status::Ignored {
-                reason: "ignoring a binary dev-server message".into(),
-            }),
-        }
-    });
-    ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-    onmessage.forget();
-
-    let onclose = Closure::<dyn FnMut()>::new(move || {
-        if socket.backoff.borrow().is_first() {
-            Web.report(Status::Disconnected {
-                reason: format!("{} closed", socket.url),
-            });
-        }
-        let delay = socket.backoff.borrow_mut().next().as_millis() as i32;
-        let socket = Rc::clone(&socket);
-        after(delay, move || open(socket));
-    });
-    ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
-    onclose.forget();
-}
-
-fn after(ms: i32, f: impl FnOnce() + 'static) {
+/// An error on the page while a patch is on its way in is why it failed: say
+/// so now rather than after the landing timeout.
+fn on_page_errors(session: Rc<Session<Web>>) {
     let Some(window) = web_sys::window() else {
         return;
     };
-    let f = Closure::once_into_js(f);
-    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), ms);
+    let failed = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let panic = LAST_PANIC.with(|last| last.borrow_mut().take());
+        let reason = panic.unwrap_or_else(|| describe_error_event(&event));
+        session.fail_in_flight(&reason);
+    });
+    for kind in ["error", "unhandledrejection"] {
+        let _ = window.add_event_listener_with_callback(kind, failed.as_ref().unchecked_ref());
+    }
+    // Listens for the life of the page.
+    failed.forget();
+}
+
+fn describe_error_event(event: &JsValue) -> String {
+    if let Some(error) = event.dyn_ref::<web_sys::ErrorEvent>() {
+        return error.message();
+    }
+    if let Some(rejection) = event.dyn_ref::<web_sys::PromiseRejectionEvent>() {
+        let reason = rejection.reason();
+        return reason
+            .as_string()
+            .or_else(|| {
+                reason
+                    .dyn_ref::<js_sys::Error>()
+                    .map(|err| String::from(err.to_string()))
+            })
+            .unwrap_or_else(|| format!("{reason:?}"));
+    }
+    "an error on the page".to_string()
 }
 
 fn every(ms: i32, f: impl FnMut() + 'static) {
@@ -148,24 +140,31 @@ fn every(ms: i32, f: impl FnMut() + 'static) {
     f.forget();
 }
 
+/// `performance.now()`: milliseconds on the page's monotonic clock.
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|window| window.performance())
+        .map_or(0.0, |performance| performance.now())
+}
+
 /// The page's side of a session.
 struct Web;
 
-impl Platform for Web {
+impl Web {
+    /// For what happens outside a session's frames (a socket lost, a build error).
     fn report(&self, status: Status) {
-        let line = format!("[hotswap] {status}");
-        if status.is_error() {
-            web_sys::console::error_1(&line.into());
-        } else {
-            web_sys::console::log_1(&line.into());
-        }
-        overlay::show(&status);
+        status.log();
+        self.show(&status);
+    }
+}
+
+impl Platform for Web {
+    fn show(&self, status: &Status) {
+        overlay::show(status);
     }
 
     fn now_ms(&self) -> f64 {
-        web_sys::window()
-            .and_then(|window| window.performance())
-            .map_or(0.0, |performance| performance.now())
+        now_ms()
     }
 
     fn own_pid(&self) -> Option<u32> {
@@ -179,14 +178,15 @@ impl Platform for Web {
                 table.lib.display()
             ));
         }
+        LAST_PANIC.with(|last| last.borrow_mut().take());
         // SAFETY: the table was built by the dx serving this page from the
-        // module it runs. Fetching and instantiating happen later, in the
+        // module it runs (`build::check` refuses patches once dx serves
+        // another build). Fetching and instantiating happen later, in the
         // background; `on_landed` reports when the table is committed.
         unsafe { subsecond::apply_patch(table) }.map_err(|err| err.to_string())
     }
 
     fn reload(&self) {
-        self.report(Status::Reloading);
         if let Some(window) = web_sys::window() {
             let _ = window.location().reload();
         }

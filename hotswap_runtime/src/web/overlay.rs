@@ -1,8 +1,8 @@
 //! A small status box the library draws itself, no framework needed.
 //!
 //! It lives in one `div#hotswap-status`, found again by id on every update so
-//! nothing holds DOM handles across patches. Tests read its `data-state` and
-//! `data-patches` attributes.
+//! nothing holds DOM handles across patches. Tests read its `data-state`,
+//! `data-patches` and `data-connects` attributes.
 
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{Document, HtmlElement};
@@ -28,13 +28,22 @@ pub(super) fn show(status: &Status) {
         Status::Reloading | Status::FullRebuild => ("rebuilding", "#92400e", None),
         Status::Disconnected { .. } => ("disconnected", "#374151", Some(4_000)),
         // Errors stay long enough to read; the next patch replaces them.
-        Status::PatchFailed { .. } | Status::BuildFailed { .. } | Status::Ignored { .. } => {
-            ("error", "#b91c1c", Some(15_000))
-        }
+        Status::PatchFailed { .. }
+        | Status::BuildFailed { .. }
+        | Status::Ignored { .. }
+        | Status::CallbackPanicked { .. } => ("error", "#b91c1c", Some(15_000)),
+        // Stays until the page reloads: no patch reaches it any more.
+        Status::OtherBuild => ("error", "#b91c1c", None),
     };
-    if let Status::Patched { .. } = status {
-        let patches = attr_number(&element, "data-patches") + 1;
-        let _ = element.set_attribute("data-patches", &patches.to_string());
+    // Counters tests and benchmarks read: patches landed, connections made.
+    let counter = match status {
+        Status::Patched { .. } => Some("data-patches"),
+        Status::Connected { .. } => Some("data-connects"),
+        _ => None,
+    };
+    if let Some(name) = counter {
+        let count = attr_number(&element, name) + 1;
+        let _ = element.set_attribute(name, &count.to_string());
     }
     let shown = attr_number(&element, "data-shown") + 1;
     let _ = element.set_attribute("data-shown", &shown.to_string());

@@ -1,0 +1,116 @@
+//! What runs after a patch has landed, and in which order.
+//!
+//! subsecond calls its handlers in the order they were registered, while it
+//! holds its handler lock: a handler that panics poisons that lock and every
+//! later patch fails. So the library registers exactly one handler, and runs
+//! behind it, each with its panics caught:
+//!
+//! 1. every [`Rebuilt`](crate::Rebuilt) value, rebuilt through the new code;
+//! 2. then the app's `on_patch` (and the "patched in N ms" report), which can
+//!    therefore rely on the new router or view already being in place,
+//!    whatever order `main` set them up in.
+
+use std::sync::{Arc, Mutex, Once, PoisonError};
+
+/// Rebuilds one value; returns false once the value is gone (then it is dropped from the list).
+type Rebuild = Box<dyn FnMut() -> bool + Send>;
+type Landed = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+pub(crate) struct Hooks {
+    rebuilds: Mutex<Vec<Rebuild>>,
+    landed: Mutex<Option<Landed>>,
+}
+
+impl Hooks {
+    pub(crate) fn add_rebuild(&self, rebuild: impl FnMut() -> bool + Send + 'static) {
+        lock(&self.rebuilds).push(Box::new(rebuild));
+    }
+
+    #[cfg(debug_assertions)]
+    pub(crate) fn set_landed(&self, landed: impl Fn() + Send + Sync + 'static) {
+        *lock(&self.landed) = Some(Arc::new(landed));
+    }
+
+    /// Rebuilt values first, then the landing callback. Each hook catches its own panics.
+    pub(crate) fn run(&self) {
+        // Taken out while they run: a rebuild may create another `Rebuilt`.
+        let mut rebuilds = std::mem::take(&mut *lock(&self.rebuilds));
+        rebuilds.retain_mut(|rebuild| rebuild());
+        lock(&self.rebuilds).splice(0..0, rebuilds);
+        let landed = lock(&self.landed).clone();
+        if let Some(landed) = landed {
+            landed();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The hooks of this process, behind subsecond's one handler.
+pub(crate) fn hooks() -> &'static Hooks {
+    static HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| subsecond::register_handler(Arc::new(|| hooks().run())));
+    HOOKS.get_or_init(Hooks::default)
+}
+
+/// Run `f`, turning a panic into its message.
+pub(crate) fn catch(f: impl FnOnce()) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| panic_message(&panic))
+}
+
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(debug_assertions)]
+    fn rebuilds_run_before_the_landing_callback_whatever_the_registration_order() {
+        let hooks = Hooks::default();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let seen = order.clone();
+        hooks.set_landed(move || seen.lock().unwrap().push("on_patch"));
+        let seen = order.clone();
+        hooks.add_rebuild(move || {
+            seen.lock().unwrap().push("rebuild");
+            true
+        });
+        hooks.run();
+        hooks.run();
+        assert_eq!(
+            *order.lock().unwrap(),
+            ["rebuild", "on_patch", "rebuild", "on_patch"]
+        );
+    }
+
+    #[test]
+    fn a_rebuild_whose_value_is_gone_is_dropped() {
+        let hooks = Hooks::default();
+        let runs = Arc::new(Mutex::new(0));
+        let counted = runs.clone();
+        hooks.add_rebuild(move || {
+            *counted.lock().unwrap() += 1;
+            false
+        });
+        hooks.run();
+        hooks.run();
+        assert_eq!(*runs.lock().unwrap(), 1);
+    }
+
+    #[test]
+    fn catch_turns_a_panic_into_its_message() {
+        assert_eq!(catch(|| {}), Ok(()));
+        assert_eq!(catch(|| panic!("boom {}", 7)), Err("boom 7".to_string()));
+    }
+}
