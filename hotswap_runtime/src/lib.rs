@@ -17,8 +17,12 @@
 
 mod after_patch;
 pub mod boundary;
+#[cfg(any(test, all(debug_assertions, target_arch = "wasm32")))]
+mod dylink;
 pub mod message;
 pub mod status;
+#[cfg(target_arch = "wasm32")]
+mod threads;
 
 // The dev-server client exists only in debug builds: a release build links none of it.
 #[cfg(debug_assertions)]
@@ -34,6 +38,8 @@ mod web;
 pub use boundary::Rebuilt;
 pub use status::Status;
 pub use subsecond;
+#[cfg(target_arch = "wasm32")]
+pub use threads::{load_patches_on_this_thread, EveryThread, ThreadTask};
 
 /// Connect to the dev server that launched this app and apply its patches.
 ///
@@ -61,4 +67,16 @@ pub fn connect(on_patch: impl Fn() + 'static) {
     session::first_connect(|| web::connect(on_patch));
     #[cfg(not(debug_assertions))]
     drop(on_patch);
+}
+
+/// Like [`connect`], for a page whose threads share one wasm memory (a rayon
+/// pool on Web Workers): each patch is loaded into every thread, at the safe
+/// point `threads` provides, before any thread runs it. The page must be
+/// served by the threaded patch pipeline (`scripts/dev mt`, `tools/wasm_mt_dev`).
+#[cfg(target_arch = "wasm32")]
+pub fn connect_threaded(on_patch: impl Fn() + 'static, threads: impl EveryThread + 'static) {
+    #[cfg(debug_assertions)]
+    session::first_connect(|| web::connect_threaded(on_patch, threads));
+    #[cfg(not(debug_assertions))]
+    drop((on_patch, threads));
 }

@@ -4,12 +4,15 @@
 mod build;
 mod overlay;
 mod socket;
+pub mod threaded;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use js_sys::Promise;
 use subsecond::JumpTable;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::message;
 use crate::session::{Platform, Session};
@@ -29,6 +32,39 @@ thread_local! {
     // The latest panic message: subsecond loads a patch in a task of its own
     // and unwraps its errors there, so a failed load is a panic.
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    // Set by `connect_threaded`: the app's threads share one memory, and
+    // patches go to every one of them (`threaded`) instead of to subsecond.
+    static THREADED: RefCell<Option<Threaded>> = const { RefCell::new(None) };
+}
+
+#[derive(Clone)]
+struct Threaded {
+    threads: Rc<dyn crate::EveryThread>,
+    session: Option<Rc<Session<Web>>>,
+    /// Patches are applied one at a time, in the order they came.
+    queue: Rc<RefCell<Option<Promise>>>,
+}
+
+/// Like `connect`, for an app whose threads share one memory.
+pub(crate) fn connect_threaded(
+    on_patch: impl Fn() + 'static,
+    threads: impl crate::EveryThread + 'static,
+) {
+    if threaded::own_build_id().is_none() {
+        // Built by plain cargo (scripts/build-mt) or served by dx: there is no
+        // threaded patch pipeline to talk to, and dx cannot patch shared memory.
+        return tracing::info!(
+            "hot-patching is off: this build was not made by wasm_mt_dev (scripts/dev mt)"
+        );
+    }
+    THREADED.with(|threaded| {
+        *threaded.borrow_mut() = Some(Threaded {
+            threads: Rc::new(threads),
+            session: None,
+            queue: Rc::default(),
+        })
+    });
+    connect(on_patch);
 }
 
 pub(crate) fn connect(on_patch: impl Fn() + 'static) {
@@ -45,6 +81,11 @@ pub(crate) fn connect(on_patch: impl Fn() + 'static) {
 
     ON_PATCH.with(|callbacks| callbacks.borrow_mut().push(Box::new(on_patch)));
     let session = Rc::new(Session::new(Web));
+    THREADED.with(|threaded| {
+        if let Some(threaded) = threaded.borrow_mut().as_mut() {
+            threaded.session = Some(session.clone());
+        }
+    });
     session.on_landed(|| ON_PATCH.with(|callbacks| callbacks.borrow().iter().for_each(|f| f())));
     remember_panics();
     on_page_errors(session.clone());
@@ -52,7 +93,7 @@ pub(crate) fn connect(on_patch: impl Fn() + 'static) {
     let endpoint = base.clone();
     let (opened, texts, bytes) = (session.clone(), session.clone(), session.clone());
     Socket::keep_open(
-        format!("{base}?build_id={}", dioxus_cli_config::build_id()),
+        format!("{base}?build_id={}", Web.own_build_id()),
         Handlers {
             on_open: Box::new(move || {
                 // Which build does dx serve now? After a dx restart it may be another one.
@@ -130,6 +171,25 @@ fn describe_error_event(event: &JsValue) -> String {
     "an error on the page".to_string()
 }
 
+/// Queues `table` behind the patches still being applied, on every thread.
+fn apply_threaded(threaded: Threaded, table: JumpTable) -> Result<(), String> {
+    let session = threaded.session.ok_or("not connected yet")?;
+    let threads = threaded.threads;
+    let previous = threaded.queue.borrow_mut().take();
+    let next = wasm_bindgen_futures::future_to_promise(async move {
+        if let Some(previous) = previous {
+            // Its failure was reported already; this patch still gets its turn.
+            let _ = JsFuture::from(previous).await;
+        }
+        if let Err(reason) = threaded::apply(table, &*threads).await {
+            session.fail_in_flight(&reason);
+        }
+        Ok(JsValue::UNDEFINED)
+    });
+    *threaded.queue.borrow_mut() = Some(next);
+    Ok(())
+}
+
 fn every(ms: i32, f: impl FnMut() + 'static) {
     let Some(window) = web_sys::window() else {
         return;
@@ -171,12 +231,19 @@ impl Platform for Web {
         None
     }
 
+    fn own_build_id(&self) -> u64 {
+        threaded::own_build_id().unwrap_or_else(dioxus_cli_config::build_id)
+    }
+
     fn apply(&self, table: JumpTable) -> Result<(), String> {
         if !table.lib.to_string_lossy().ends_with(".wasm") {
             return Err(format!(
                 "{} is not a wasm patch (is dx serving this page with --bundle web?)",
                 table.lib.display()
             ));
+        }
+        if let Some(threaded) = THREADED.with(|threaded| threaded.borrow().clone()) {
+            return apply_threaded(threaded, table);
         }
         LAST_PANIC.with(|last| last.borrow_mut().take());
         // SAFETY: the table was built by the dx serving this page from the

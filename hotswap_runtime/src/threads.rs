@@ -1,0 +1,33 @@
+//! What a page whose threads share one wasm memory gives the library so that
+//! patches reach every thread (see `connect_threaded`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Runs a closure on every thread of the app except the page's own, at a
+/// point where that thread runs none of the app's hot code (between two
+/// jobs), and resolves when all have, with the first error if any did.
+///
+/// A rayon app implements it with `ThreadPool::spawn_broadcast` (an idle
+/// rayon thread never returns to its worker's event loop, so a message cannot
+/// reach it, but a job can), plus a call on any other worker that holds an
+/// instance of the module.
+pub trait EveryThread {
+    fn run_everywhere(&self, task: ThreadTask)
+        -> Pin<Box<dyn Future<Output = Result<(), String>>>>;
+}
+
+/// What [`EveryThread::run_everywhere`] runs on each thread.
+pub type ThreadTask = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Loads, on the calling thread, every patch the page has applied that this
+/// thread has not loaded yet, in order. Call it when a thread starts, so that
+/// a thread started after a patch catches up before it runs the app's code.
+/// Does nothing in a release build.
+pub fn load_patches_on_this_thread() -> Result<(), String> {
+    #[cfg(debug_assertions)]
+    return crate::web::threaded::catch_up();
+    #[cfg(not(debug_assertions))]
+    Ok(())
+}
