@@ -46,7 +46,7 @@ pub fn start() {
 
 struct App {
     window: Window,
-    pool: Pool,
+    pool: Rc<Pool>,
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     threads_input: HtmlInputElement,
@@ -100,7 +100,7 @@ impl App {
         threads_input.set_value_as_number(size.into());
         let app = Rc::new(App {
             window: window.clone(),
-            pool,
+            pool: Rc::new(pool),
             canvas,
             ctx,
             threads_input,
@@ -108,6 +108,7 @@ impl App {
         });
         app.expose_globals();
         app.wire_controls(&button);
+        app.connect_dev_server();
         app.update_threads_label();
         show_status(window, "");
         app.render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT)
@@ -243,15 +244,34 @@ impl App {
         ]))
     }
 
+    /// Hot patches, when `scripts/dev mt` serves the page: each is loaded
+    /// into every thread, then the picture is rendered again with it.
+    fn connect_dev_server(self: &Rc<Self>) {
+        let app = self.clone();
+        let rerender = move || {
+            let app = app.clone();
+            spawn_local(async move {
+                let threads = app.chosen_threads();
+                if let Err(err) = app.render(threads, VIEW_WIDTH, VIEW_HEIGHT).await {
+                    show_status(&app.window, &format!("Render failed: {}", error_text(&err)));
+                }
+            });
+        };
+        hotswap_runtime::connect_threaded(rerender, EveryWorker(self.pool.clone()));
+    }
+
     /// Counts, in shared memory, one run per rayon thread at its safe point,
     /// and returns who ran it and every thread's count so far.
     async fn safe_point(&self) -> Result<Object, JsValue> {
-        let threads = self
+        let threads: Vec<u32> = self
             .pool
             .at_safe_point(|index| {
                 SAFE_POINT_RUNS[index].fetch_add(1, Ordering::SeqCst);
             })
-            .await?;
+            .await?
+            .into_iter()
+            .map(|(index, ())| index)
+            .collect();
         let runs: Vec<u32> = SAFE_POINT_RUNS[..self.pool.size() as usize]
             .iter()
             .map(|count| count.load(Ordering::SeqCst))
@@ -345,6 +365,19 @@ impl App {
         let canvas_hash =
             Closure::<dyn Fn() -> Result<String, JsValue>>::new(move || app.canvas_hash());
         set(&self.window, "mtCanvasHash", canvas_hash.into_js_value());
+    }
+}
+
+/// The pool as the library sees it: where a patch must be loaded.
+struct EveryWorker(Rc<Pool>);
+
+impl hotswap_runtime::EveryThread for EveryWorker {
+    fn run_everywhere(
+        &self,
+        task: hotswap_runtime::ThreadTask,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>> {
+        let pool = self.0.clone();
+        Box::pin(async move { pool.on_every_worker(task).await })
     }
 }
 

@@ -24,6 +24,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
 
+use hotswap_runtime::ThreadTask;
 use js_sys::{Array, Function, Promise};
 use rayon::ThreadPool;
 use wasm_bindgen::prelude::*;
@@ -121,8 +122,16 @@ impl Pool {
         let built = rayon::ThreadPoolBuilder::new()
             .num_threads(size as usize)
             .thread_name(|index| format!("rayon-web-{index}"))
-            // Runs on each new thread: tells the page this thread is up.
-            .start_handler(|index| super::worker::post_to_page(&reply("started", index as u32)))
+            // Runs on each new thread: load the patches the page has applied
+            // so far (none, unless the pool starts late), then tell the page.
+            .start_handler(|index| {
+                let message = reply("started", index as u32);
+                if let Err(err) = hotswap_runtime::load_patches_on_this_thread() {
+                    super::js::set(&message, "kind", "error");
+                    super::js::set(&message, "message", err.as_str());
+                }
+                super::worker::post_to_page(&message)
+            })
             .spawn_handler(|thread| {
                 let index = thread.index() as u32;
                 let message = init("thread", index);
@@ -158,34 +167,42 @@ impl Pool {
     }
 
     /// Runs `f(thread_index)` exactly once on every rayon thread, between two
-    /// of its jobs, and resolves with the indices of the threads that ran it
-    /// once all have.
+    /// of its jobs, and resolves with each thread's index and result, in
+    /// index order, once all have.
     ///
     /// This is the one way to reach an idle rayon thread: it sleeps inside
     /// rayon and never returns to its worker's event loop, so a message
     /// cannot reach it, but a job can (`ThreadPool::spawn_broadcast`). A
     /// thread busy in a render runs `f` when it finishes the job it is in.
-    pub async fn at_safe_point(
+    pub async fn at_safe_point<R: Send + 'static>(
         &self,
-        f: impl Fn(usize) + Send + Sync + 'static,
-    ) -> Result<Vec<u32>, JsValue> {
-        self.submit(move |pool, reply| {
-            // Who has run `f`, and the reply the last of them sends.
-            let ran = Mutex::new((Vec::new(), Some(reply)));
-            pool.spawn_broadcast(move |ctx| {
-                f(ctx.index());
-                let mut ran = ran.lock().unwrap_or_else(|p| p.into_inner());
-                ran.0.push(ctx.index() as u32);
-                if ran.0.len() == ctx.num_threads() {
-                    let mut threads = std::mem::take(&mut ran.0);
-                    threads.sort_unstable();
-                    if let Some(reply) = ran.1.take() {
-                        reply.send(threads);
-                    }
-                }
+        f: impl Fn(usize) -> R + Send + Sync + 'static,
+    ) -> Result<Vec<(u32, R)>, JsValue> {
+        self.submit(move |pool, reply| broadcast(pool, f, move |results| reply.send(results)))
+            .await
+    }
+
+    /// Runs `task` on every worker that holds an instance of the module: the
+    /// dispatcher, then every rayon thread at its safe point. This is how a
+    /// hot patch reaches every thread (`hotswap_runtime::EveryThread`).
+    pub async fn on_every_worker(&self, task: ThreadTask) -> Result<(), String> {
+        let outcome = self
+            .submit(move |pool, reply| {
+                // The job runs on the dispatcher: its own turn comes first.
+                let dispatcher = task();
+                broadcast(
+                    pool,
+                    move |_| task(),
+                    move |threads| reply.send((dispatcher, threads)),
+                )
             })
-        })
-        .await
+            .await;
+        let (dispatcher, threads) = outcome.map_err(|err| error_text(&err))?;
+        dispatcher.map_err(|err| format!("dispatcher worker: {err}"))?;
+        for (index, result) in threads {
+            result.map_err(|err| format!("rayon thread {index}: {err}"))?;
+        }
+        Ok(())
     }
 
     /// Hands `job` to the dispatcher and waits for the reply it arranges.
@@ -224,6 +241,28 @@ impl Pool {
             self.pending.borrow_mut().insert(id, (resolve, reject));
         })
     }
+}
+
+/// Runs `f` once on every thread of `pool` and hands `done` every thread's
+/// index and result, in index order, on the thread that finished last.
+fn broadcast<R: Send + 'static>(
+    pool: &ThreadPool,
+    f: impl Fn(usize) -> R + Send + Sync + 'static,
+    done: impl FnOnce(Vec<(u32, R)>) + Send + 'static,
+) {
+    let results = Mutex::new((Vec::new(), Some(done)));
+    pool.spawn_broadcast(move |ctx| {
+        let result = f(ctx.index());
+        let mut results = results.lock().unwrap_or_else(|p| p.into_inner());
+        results.0.push((ctx.index() as u32, result));
+        if results.0.len() == ctx.num_threads() {
+            let mut all = std::mem::take(&mut results.0);
+            all.sort_unstable_by_key(|(index, _)| *index);
+            if let Some(done) = results.1.take() {
+                done(all);
+            }
+        }
+    });
 }
 
 /// The way back to the page for one request's result, usable on any thread.
