@@ -197,7 +197,14 @@ fn cargo_build(config: &Config) -> Result<PathBuf, BuildError> {
 
 fn run_wasm_bindgen(input: &Path, out_dir: &Path, name: &str) -> Result<(), Error> {
     let output = Command::new("wasm-bindgen")
-        .args(["--target", "web", "--keep-lld-exports", "--out-name", name, "--out-dir"])
+        .args([
+            "--target",
+            "web",
+            "--keep-lld-exports",
+            "--out-name",
+            name,
+            "--out-dir",
+        ])
         .arg(out_dir)
         .arg(input)
         .output()
@@ -264,7 +271,9 @@ fn restore_exports(served: &Path, prepared: &[u8]) -> Result<(), Error> {
             module.exports.add("__indirect_function_table", table);
         }
     }
-    say(format!("re-exported what wasm-bindgen dropped: {missing:?}"));
+    say(format!(
+        "re-exported what wasm-bindgen dropped: {missing:?}"
+    ));
     std::fs::write(served, module.emit_wasm())?;
     Ok(())
 }

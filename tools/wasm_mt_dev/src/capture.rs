@@ -130,8 +130,12 @@ fn save(dir: &Path, record: &Recorded) -> Result<(), Error> {
 /// Every record in `dir`, keyed by (crate name, kind).
 pub fn load_all(dir: &Path) -> Result<BTreeMap<(String, Kind), Recorded>, Error> {
     let mut all = BTreeMap::new();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::msg(format!("no recorded rustc invocations in {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::msg(format!(
+            "no recorded rustc invocations in {}: {e}",
+            dir.display()
+        ))
+    })?;
     for entry in entries {
         let path = entry?.path();
         if path.extension().is_none_or(|e| e != "json") {

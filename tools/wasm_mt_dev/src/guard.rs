@@ -44,13 +44,22 @@ fn collect(items: &[Item], path: &str, out: &mut Frozen) {
             _ => continue,
         };
         let key = if kind == "thread_local!" {
-            format!("{kind} in {}", if path.is_empty() { "the file" } else { path })
+            format!(
+                "{kind} in {}",
+                if path.is_empty() { "the file" } else { path }
+            )
         } else {
             format!("{kind} {path}{name}")
         };
         // Several thread_local! blocks in one module: keep them apart.
         let key = (0..)
-            .map(|n| if n == 0 { key.clone() } else { format!("{key} #{n}") })
+            .map(|n| {
+                if n == 0 {
+                    key.clone()
+                } else {
+                    format!("{key} #{n}")
+                }
+            })
             .find(|k| !out.contains_key(k))
             .expect("an unbounded range");
         out.insert(key, item.to_token_stream().to_string());
@@ -92,7 +101,13 @@ mod tests {
     #[test]
     fn function_bodies_and_formatting_are_patchable() {
         assert_eq!(change("y * 0.5", "y * 0.25"), None);
-        assert_eq!(change("pub struct Scene { pub width", "pub struct Scene {\n   pub width"), None);
+        assert_eq!(
+            change(
+                "pub struct Scene { pub width",
+                "pub struct Scene {\n   pub width"
+            ),
+            None
+        );
         assert_eq!(change("pub fn sky", "pub struct New; pub fn sky"), None);
     }
 
@@ -102,8 +117,14 @@ mod tests {
             change("pub height: u32", "pub height: u64").as_deref(),
             Some("struct Scene changed")
         );
-        assert_eq!(change("\"hi\"", "\"hello\"").as_deref(), Some("static GREETING changed"));
-        assert_eq!(change("A, B", "A, B, C").as_deref(), Some("enum inner::Mode changed"));
+        assert_eq!(
+            change("\"hi\"", "\"hello\"").as_deref(),
+            Some("static GREETING changed")
+        );
+        assert_eq!(
+            change("A, B", "A, B, C").as_deref(),
+            Some("enum inner::Mode changed")
+        );
         assert_eq!(
             change("Cell::new(0)", "Cell::new(1)").as_deref(),
             Some("thread_local! in the file changed")

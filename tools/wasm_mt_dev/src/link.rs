@@ -22,10 +22,7 @@ pub fn find_rust_lld(rustc: &Path) -> Result<PathBuf, Error> {
                 .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
         })
         .unwrap_or_else(|| "x86_64-unknown-linux-gnu".into());
-    let lld = sysroot
-        .join("lib/rustlib")
-        .join(host)
-        .join("bin/rust-lld");
+    let lld = sysroot.join("lib/rustlib").join(host).join("bin/rust-lld");
     if lld.is_file() {
         Ok(lld)
     } else {

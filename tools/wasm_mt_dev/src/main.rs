@@ -122,7 +122,10 @@ fn handle(session: &mut Session, hub: &Hub, files: &[PathBuf], saved_at: std::ti
             eprint!("{errors}");
             say("the save does not compile; the page keeps running the last good code");
             hub.send(&DevserverMsg::FullReloadFailed);
-            hub.status("BuildError", Some(serde_json::json!({"error": error_html(&errors)})));
+            hub.status(
+                "BuildError",
+                Some(serde_json::json!({"error": error_html(&errors)})),
+            );
         }
         Outcome::NeedsRebuild(reason) => {
             say(format!("cannot hot-patch this save ({reason}): rebuilding"));
@@ -136,12 +139,18 @@ fn handle(session: &mut Session, hub: &Hub, files: &[PathBuf], saved_at: std::ti
                 Err(BuildError::Compile(errors)) => {
                     eprint!("{errors}");
                     hub.send(&DevserverMsg::FullReloadFailed);
-                    hub.status("BuildError", Some(serde_json::json!({"error": error_html(&errors)})));
+                    hub.status(
+                        "BuildError",
+                        Some(serde_json::json!({"error": error_html(&errors)})),
+                    );
                 }
                 Err(BuildError::Tool(e)) => {
                     say(format!("the rebuild failed: {e}"));
                     hub.send(&DevserverMsg::FullReloadFailed);
-                    hub.status("BuildError", Some(serde_json::json!({"error": error_html(&e.to_string())})));
+                    hub.status(
+                        "BuildError",
+                        Some(serde_json::json!({"error": error_html(&e.to_string())})),
+                    );
                 }
             }
         }

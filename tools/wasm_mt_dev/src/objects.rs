@@ -208,10 +208,7 @@ const SEGMENT_INFO: u8 = 5;
 
 /// Copies the module, re-encoding the symbol table subsection of `linking` with
 /// `encode` and every other subsection byte for byte.
-fn replace_linking(
-    bytes: &[u8],
-    encode: impl Fn(&mut Vec<u8>),
-) -> Result<Vec<u8>, Error> {
+fn replace_linking(bytes: &[u8], encode: impl Fn(&mut Vec<u8>)) -> Result<Vec<u8>, Error> {
     let sections = raw_sections(bytes)?;
     let mut payloads: Vec<(u8, Vec<u8>)> = Vec::new();
     for section in &sections {
@@ -249,14 +246,15 @@ fn replace_linking(
 fn encode_symbols(symbols: &[SymbolInfo<'_>], new_flags: &HashMap<usize, u32>, out: &mut Vec<u8>) {
     leb_u32(out, symbols.len() as u32);
     for (i, symbol) in symbols.iter().enumerate() {
-        let indexed = |out: &mut Vec<u8>, kind: u8, flags: SymbolFlags, index: u32, name: Option<&str>| {
-            out.push(kind);
-            leb_u32(out, flags.bits());
-            leb_u32(out, index);
-            if let Some(name) = name {
-                string(out, name);
-            }
-        };
+        let indexed =
+            |out: &mut Vec<u8>, kind: u8, flags: SymbolFlags, index: u32, name: Option<&str>| {
+                out.push(kind);
+                leb_u32(out, flags.bits());
+                leb_u32(out, index);
+                if let Some(name) = name {
+                    string(out, name);
+                }
+            };
         match *symbol {
             SymbolInfo::Func { flags, index, name } => indexed(out, 0, flags, index, name),
             SymbolInfo::Global { flags, index, name } => indexed(out, 2, flags, index, name),
@@ -267,7 +265,11 @@ fn encode_symbols(symbols: &[SymbolInfo<'_>], new_flags: &HashMap<usize, u32>, o
                 leb_u32(out, flags.bits());
                 leb_u32(out, section);
             }
-            SymbolInfo::Data { flags, name, symbol } => {
+            SymbolInfo::Data {
+                flags,
+                name,
+                symbol,
+            } => {
                 out.push(1);
                 let flags = new_flags.get(&i).copied().unwrap_or(flags.bits());
                 leb_u32(out, flags);
@@ -458,10 +460,34 @@ mod tests {
             tls_align_log2: 3,
             ..BaseLayout::default()
         };
-        base.tls.insert("_RTLS_VAL".into(), TlsSym { offset: 40, size: 4 });
-        base.tls.insert("_RTLS_STD".into(), TlsSym { offset: 8, size: 16 });
-        base.data.insert("_RSTATIC_GOT".into(), DataSym { address: 5000, size: 4 });
-        base.data.insert("_RSTATIC_LOCAL".into(), DataSym { address: 6000, size: 8 });
+        base.tls.insert(
+            "_RTLS_VAL".into(),
+            TlsSym {
+                offset: 40,
+                size: 4,
+            },
+        );
+        base.tls.insert(
+            "_RTLS_STD".into(),
+            TlsSym {
+                offset: 8,
+                size: 16,
+            },
+        );
+        base.data.insert(
+            "_RSTATIC_GOT".into(),
+            DataSym {
+                address: 5000,
+                size: 4,
+            },
+        );
+        base.data.insert(
+            "_RSTATIC_LOCAL".into(),
+            DataSym {
+                address: 6000,
+                size: 8,
+            },
+        );
         base
     }
 
@@ -517,7 +543,13 @@ mod tests {
             ObjectError::Unpatchable(Unpatchable::NewThreadLocal("_RTLS_VAL".into()))
         );
         let mut base = self::base();
-        base.data.insert("_RSTATIC_GOT".into(), DataSym { address: 5000, size: 8 });
+        base.data.insert(
+            "_RSTATIC_GOT".into(),
+            DataSym {
+                address: 5000,
+                size: 8,
+            },
+        );
         let err = rewrite(&object(), &base).unwrap_err();
         assert_eq!(
             err,
@@ -531,7 +563,9 @@ mod tests {
 
     #[test]
     fn the_stub_defines_base_thread_locals_at_their_offsets() {
-        let names = ["_RTLS_STD".to_string(), "_RTLS_VAL".to_string()].into_iter().collect();
+        let names = ["_RTLS_STD".to_string(), "_RTLS_VAL".to_string()]
+            .into_iter()
+            .collect();
         let stub = tls_stub(&names, &base(), Some(b"\x01+\x07atomics")).unwrap();
         let mut defined = Vec::new();
         let mut segments = Vec::new();
@@ -548,7 +582,12 @@ mod tests {
                             match sub.unwrap() {
                                 Linking::SymbolTable(t) => {
                                     for sym in t {
-                                        if let SymbolInfo::Data { flags, name, symbol: Some(d) } = sym.unwrap() {
+                                        if let SymbolInfo::Data {
+                                            flags,
+                                            name,
+                                            symbol: Some(d),
+                                        } = sym.unwrap()
+                                        {
                                             assert!(flags.contains(SymbolFlags::TLS));
                                             defined.push((name.to_string(), d.offset, d.size));
                                         }
@@ -557,7 +596,11 @@ mod tests {
                                 Linking::SegmentInfo(info) => {
                                     for seg in info {
                                         let seg = seg.unwrap();
-                                        segments.push((seg.name.to_string(), seg.alignment, seg.flags.bits()));
+                                        segments.push((
+                                            seg.name.to_string(),
+                                            seg.alignment,
+                                            seg.flags.bits(),
+                                        ));
                                     }
                                 }
                                 _ => {}
@@ -570,7 +613,10 @@ mod tests {
         }
         assert_eq!(
             defined,
-            [("_RTLS_STD".to_string(), 8, 16), ("_RTLS_VAL".to_string(), 40, 4)]
+            [
+                ("_RTLS_STD".to_string(), 8, 16),
+                ("_RTLS_VAL".to_string(), 40, 4)
+            ]
         );
         assert_eq!(segments, [(".tdata".to_string(), 3, 2)]);
         let unknown = ["_RNOPE".to_string()].into_iter().collect();

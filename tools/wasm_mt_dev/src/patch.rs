@@ -108,7 +108,7 @@ pub fn resolve(linked: &[u8], base: &BaseLayout) -> Result<Resolved, Error> {
                 if slot.is_none() {
                     trapping.push(format!("{from}.{}", readable(&name)));
                 }
-                replace_import(&mut module, func, slot, table, &name);
+                redirect(&mut module, func, slot, table, &name);
                 module.imports.delete(import_id);
             }
             ("env", _) if CONTRACT_IMPORTS.contains(&name.as_str()) => {}
@@ -119,6 +119,7 @@ pub fn resolve(linked: &[u8], base: &BaseLayout) -> Result<Resolved, Error> {
             }
         }
     }
+    redirect_casts(&mut module, base, table, &mut trapping);
     import_tls_base(&mut module)?;
     tidy_exports(&mut module);
     let customs: Vec<_> = module
@@ -134,14 +135,44 @@ pub fn resolve(linked: &[u8], base: &BaseLayout) -> Result<Resolved, Error> {
     Ok(Resolved { bytes, trapping })
 }
 
+/// wasm-bindgen rewrites the body of each `wasm_bindgen::__rt::wbg_cast`
+/// instantiation in the base into a call of the JS conversion it generates; the
+/// patch's copies still hold the placeholder and would trap. Call the base's.
+fn redirect_casts(
+    module: &mut Module,
+    base: &BaseLayout,
+    table: walrus::TableId,
+    trapping: &mut Vec<String>,
+) {
+    let casts: Vec<(walrus::FunctionId, String)> = module
+        .funcs
+        .iter()
+        .filter(|f| matches!(f.kind, FunctionKind::Local(_)))
+        .filter_map(|f| {
+            let name = f.name.as_ref()?;
+            let readable = readable(name);
+            (readable.contains("wasm_bindgen::__rt::wbg_cast")
+                && !readable.contains("breaks_if_inlined"))
+            .then(|| (f.id(), name.clone()))
+        })
+        .collect();
+    for (func, name) in casts {
+        let slot = base.slots.get(&name).copied();
+        if slot.is_none() {
+            trapping.push(format!("new JS conversion {}", readable(&name)));
+        }
+        redirect(module, func, slot, table, &name);
+    }
+}
+
 fn set_const(module: &mut Module, global: walrus::GlobalId, value: u32) {
     module.globals.get_mut(global).kind =
         GlobalKind::Local(ConstExpr::Value(ir::Value::I32(value as i32)));
 }
 
-/// Makes an imported function local: a `call_indirect` of the base's `slot`, or
-/// `unreachable` when the base has none.
-fn replace_import(
+/// Gives a function (an import, or a local one) the body `call_indirect` of the
+/// base's `slot`, or `unreachable` when the base has none.
+fn redirect(
     module: &mut Module,
     func: walrus::FunctionId,
     slot: Option<u32>,
@@ -186,8 +217,7 @@ fn import_tls_base(module: &mut Module) -> Result<(), Error> {
     else {
         return Ok(());
     };
-    let (imported, _) = module
-        .add_import_global("env", "__tls_base", ValType::I32, true, false);
+    let (imported, _) = module.add_import_global("env", "__tls_base", ValType::I32, true, false);
     module.globals.get_mut(imported).name = Some("__tls_base".into());
     struct Swap {
         from: walrus::GlobalId,
@@ -196,13 +226,10 @@ fn import_tls_base(module: &mut Module) -> Result<(), Error> {
     }
     impl ir::VisitorMut for Swap {
         fn visit_instr_mut(&mut self, instr: &mut Instr, _: &mut ir::InstrLocId) {
-            if self.drop_sets {
-                if let Instr::GlobalSet(set) = instr {
-                    if set.global == self.from || set.global == self.to {
-                        *instr = Instr::Drop(ir::Drop {});
-                        return;
-                    }
-                }
+            let moves_tls_base = matches!(instr, Instr::GlobalSet(set)
+                if set.global == self.from || set.global == self.to);
+            if self.drop_sets && moves_tls_base {
+                *instr = Instr::Drop(ir::Drop {});
             }
         }
         fn visit_global_id_mut(&mut self, global: &mut walrus::GlobalId) {
@@ -293,8 +320,9 @@ pub fn jump_table(
             }
         }
     }
-    let info = dylink_mem_info(resolved)?
-        .ok_or_else(|| Error::msg("the patch has no dylink.0 section: was it linked with --pie?"))?;
+    let info = dylink_mem_info(resolved)?.ok_or_else(|| {
+        Error::msg("the patch has no dylink.0 section: was it linked with --pie?")
+    })?;
     Ok((
         JumpTable {
             lib: url.into(),
@@ -322,7 +350,9 @@ pub fn check(resolved: &[u8]) -> Result<(), Error> {
                 import.module, import.name
             )));
         }
-        if import.name == "memory" && !matches!(import.kind, ViewImportKind::Memory { shared: true, .. }) {
+        if import.name == "memory"
+            && !matches!(import.kind, ViewImportKind::Memory { shared: true, .. })
+        {
             return Err(Error::msg("the patch's memory import is not shared"));
         }
     }
@@ -385,7 +415,13 @@ mod tests {
         base.slots.insert("_Rbase_fn".into(), 7);
         base.slots.insert("_Rcall_it".into(), 30);
         base.slots.insert("__saved_wbg___wbg_alert_1".into(), 41);
-        base.data.insert("_RSTATIC".into(), DataSym { address: 5000, size: 4 });
+        base.data.insert(
+            "_RSTATIC".into(),
+            DataSym {
+                address: 5000,
+                size: 4,
+            },
+        );
         base
     }
 
@@ -400,14 +436,27 @@ mod tests {
         imports.sort();
         assert_eq!(
             imports,
-            ["__indirect_function_table", "__memory_base", "__stack_pointer", "__table_base", "__tls_base", "memory"]
+            [
+                "__indirect_function_table",
+                "__memory_base",
+                "__stack_pointer",
+                "__table_base",
+                "__tls_base",
+                "memory"
+            ]
         );
         let exports: Vec<_> = view.exports.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(exports, [APPLY_DATA_RELOCS]);
         // dylink.0 comes first, as the dynamic-linking convention wants.
-        assert_eq!(crate::wasm::raw_sections(&resolved.bytes).unwrap()[0].custom_name, Some("dylink.0"));
+        assert_eq!(
+            crate::wasm::raw_sections(&resolved.bytes).unwrap()[0].custom_name,
+            Some("dylink.0")
+        );
         let text = wasmprinter_like(&resolved.bytes);
-        assert!(text.contains("i32.const 7") && text.contains("call_indirect"), "{text}");
+        assert!(
+            text.contains("i32.const 7") && text.contains("call_indirect"),
+            "{text}"
+        );
         assert!(text.contains("i32.const 5000"), "GOT.mem resolved: {text}");
     }
 
@@ -436,7 +485,9 @@ mod tests {
         assert_eq!(tls.len(), 1);
         assert!(matches!(tls[0].kind, GlobalKind::Import(_)));
         let init = module.funcs.by_name("__wasm_init_memory").unwrap();
-        let FunctionKind::Local(local) = &module.funcs.get(init).kind else { panic!() };
+        let FunctionKind::Local(local) = &module.funcs.get(init).kind else {
+            panic!()
+        };
         let sets = local
             .block(local.entry_block())
             .instrs

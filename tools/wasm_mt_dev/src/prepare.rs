@@ -25,9 +25,9 @@ pub const JUMP_TABLE_SLOT: &str = "__hotswap_jump_table_slot";
 /// The build id of a linked base: FNV-1a of its bytes, 31 bits so JS reads a
 /// non-negative number.
 pub fn build_id(linked: &[u8]) -> u32 {
-    let hash = linked
-        .iter()
-        .fold(0x811c9dc5u32, |h, b| (h ^ *b as u32).wrapping_mul(0x01000193));
+    let hash = linked.iter().fold(0x811c9dc5u32, |h, b| {
+        (h ^ *b as u32).wrapping_mul(0x01000193)
+    });
     hash & 0x7fff_ffff
 }
 
@@ -40,10 +40,10 @@ pub struct Prepared {
     pub jump_table_slot: Option<u32>,
 }
 
-/// JS bindings we wrap: every generated one, not wasm-bindgen's own descriptors
-/// and link markers, which it removes from the module.
+/// JS bindings we wrap: every generated one, not wasm-bindgen's descriptors,
+/// which only its interpreter runs and which it removes from the module.
 fn wraps(import: &str) -> bool {
-    !import.starts_with("__wbindgen_describe") && !import.starts_with("__wbindgen_link")
+    !import.starts_with("__wbindgen_describe")
 }
 
 pub fn prepare(linked: &[u8], layout: &BaseLayout, id: u32) -> Result<Prepared, Error> {
@@ -92,7 +92,9 @@ pub fn prepare(linked: &[u8], layout: &BaseLayout, id: u32) -> Result<Prepared, 
             .funcs
             .iter()
             .filter(|f| matches!(f.kind, walrus::FunctionKind::Local(_)))
-            .filter(|f| f.name.is_some() && !in_table.contains(&f.id()) && !wrappers.contains(&f.id()))
+            .filter(|f| {
+                f.name.is_some() && !in_table.contains(&f.id()) && !wrappers.contains(&f.id())
+            })
             .map(|f| f.id()),
     );
     prepared.added_slots = indirect.len();
@@ -121,7 +123,11 @@ pub fn prepare(linked: &[u8], layout: &BaseLayout, id: u32) -> Result<Prepared, 
     }
     export_global(&mut module, "__stack_pointer")?;
     export_global(&mut module, "__tls_base")?;
-    if !module.exports.iter().any(|e| matches!(e.item, ExportItem::Table(_))) {
+    if !module
+        .exports
+        .iter()
+        .any(|e| matches!(e.item, ExportItem::Table(_)))
+    {
         let table = module.tables.iter().next().map(|t| t.id());
         if let Some(table) = table {
             module.exports.add("__indirect_function_table", table);
@@ -234,7 +240,10 @@ mod tests {
         let mut layout = BaseLayout::default();
         layout.data.insert(
             "_RNvCs1234_9subsecond14APP_JUMP_TABLE".into(),
-            DataSym { address: 4242, size: 4 },
+            DataSym {
+                address: 4242,
+                size: 4,
+            },
         );
         let prepared = prepare(&linked, &layout, 77).unwrap();
         // the wrapper, $__wasm_init_tls and $not_in_table
@@ -247,7 +256,9 @@ mod tests {
         assert_eq!(slot_of("in_table"), 1);
         assert!(slot_of("__saved_wbg___wbg_alert_1") >= 2);
         assert!(slot_of("not_in_table") >= 2);
-        assert!(view.func_by_name("__saved_wbg___wbindgen_describe").is_none());
+        assert!(view
+            .func_by_name("__saved_wbg___wbindgen_describe")
+            .is_none());
         assert_eq!(view.exported_const(BUILD_ID), Some(77));
         assert_eq!(view.exported_const(JUMP_TABLE_SLOT), Some(4242));
         for name in ["__stack_pointer", "__tls_base", "__indirect_function_table"] {

@@ -62,7 +62,8 @@ impl Workspace {
             .filter(|(_, record)| depth(record) == Some(deepest))
             .map(|(key, _)| key)
             .collect();
-        let is_root_of = |key: &CrateKey| self.source_root(&self.records[key]).as_deref() == Some(file);
+        let is_root_of =
+            |key: &CrateKey| self.source_root(&self.records[key]).as_deref() == Some(file);
         candidates
             .iter()
             .find(|key| key.1 == Kind::Bin && is_root_of(key))
@@ -155,7 +156,10 @@ impl Workspace {
     pub fn replay_args(&self, key: &CrateKey, replayed: &BTreeMap<String, PathBuf>) -> Vec<String> {
         let record = &self.records[key];
         let out_dir = self.out_dir(key);
-        let incremental = self.hotpatch_dir.join("incremental").join(out_dir.file_name().unwrap());
+        let incremental = self
+            .hotpatch_dir
+            .join("incremental")
+            .join(out_dir.file_name().unwrap());
         let mut args = Vec::new();
         let mut rest = record.args[1..].iter();
         while let Some(arg) = rest.next() {
@@ -165,7 +169,11 @@ impl Workspace {
                     args.push(arg.clone());
                     args.push(out_dir.display().to_string());
                 }
-                "-C" if rest.as_slice().first().is_some_and(|v| v.starts_with("incremental=")) => {
+                "-C" if rest
+                    .as_slice()
+                    .first()
+                    .is_some_and(|v| v.starts_with("incremental=")) =>
+                {
                     rest.next();
                     args.push("-C".into());
                     args.push(format!("incremental={}", incremental.display()));
@@ -301,7 +309,10 @@ pub fn errors_of(stdout: &[u8], stderr: &[u8]) -> String {
             continue;
         };
         // cargo wraps rustc's diagnostics in {"reason":"compiler-message","message":..}.
-        let message = value.get("message").filter(|m| m.is_object()).unwrap_or(&value);
+        let message = value
+            .get("message")
+            .filter(|m| m.is_object())
+            .unwrap_or(&value);
         if message.get("level").and_then(|l| l.as_str()) != Some("error") {
             continue;
         }
@@ -346,15 +357,33 @@ mod tests {
         let mut records = BTreeMap::new();
         records.insert(
             ("core".to_string(), Kind::Lib),
-            record("core", "lib", "app/core", "app/core/src/lib.rs", &["noprelude:std=/t/libstd.rlib"]),
+            record(
+                "core",
+                "lib",
+                "app/core",
+                "app/core/src/lib.rs",
+                &["noprelude:std=/t/libstd.rlib"],
+            ),
         );
         records.insert(
             ("app".to_string(), Kind::Lib),
-            record("app", "lib", "app", "app/src/lib.rs", &["core=/t/deps/libcore-1.rlib"]),
+            record(
+                "app",
+                "lib",
+                "app",
+                "app/src/lib.rs",
+                &["core=/t/deps/libcore-1.rlib"],
+            ),
         );
         records.insert(
             ("app".to_string(), Kind::Bin),
-            record("app", "bin", "app", "app/src/main.rs", &["app=/t/deps/libapp-2.rlib", "core=/t/deps/libcore-1.rlib"]),
+            record(
+                "app",
+                "bin",
+                "app",
+                "app/src/main.rs",
+                &["app=/t/deps/libapp-2.rlib", "core=/t/deps/libcore-1.rlib"],
+            ),
         );
         Workspace {
             root: "/w".into(),
@@ -367,7 +396,10 @@ mod tests {
     fn files_map_to_the_innermost_crate_and_main_rs_to_the_binary() {
         let ws = workspace();
         let key = |p: &str| ws.crate_of(Path::new(p)).map(|k| (k.0, k.1));
-        assert_eq!(key("/w/app/core/src/scene.rs"), Some(("core".into(), Kind::Lib)));
+        assert_eq!(
+            key("/w/app/core/src/scene.rs"),
+            Some(("core".into(), Kind::Lib))
+        );
         assert_eq!(key("/w/app/src/page.rs"), Some(("app".into(), Kind::Lib)));
         assert_eq!(key("/w/app/src/main.rs"), Some(("app".into(), Kind::Bin)));
         assert_eq!(key("/elsewhere/x.rs"), None);
@@ -379,7 +411,10 @@ mod tests {
         let modified = [("core".to_string(), Kind::Lib)].into_iter().collect();
         assert_eq!(
             ws.plan(&modified),
-            vec![("core".to_string(), Kind::Lib), ("app".to_string(), Kind::Lib)]
+            vec![
+                ("core".to_string(), Kind::Lib),
+                ("app".to_string(), Kind::Lib)
+            ]
         );
         let modified = [("app".to_string(), Kind::Bin)].into_iter().collect();
         assert_eq!(ws.plan(&modified), vec![("app".to_string(), Kind::Bin)]);
@@ -388,15 +423,27 @@ mod tests {
     #[test]
     fn replay_args_point_at_our_folders_and_the_new_rlibs() {
         let ws = workspace();
-        let replayed = [("core".to_string(), PathBuf::from("/t/hotpatch/core.lib/libcore-1.rlib"))]
-            .into_iter()
-            .collect();
+        let replayed = [(
+            "core".to_string(),
+            PathBuf::from("/t/hotpatch/core.lib/libcore-1.rlib"),
+        )]
+        .into_iter()
+        .collect();
         let args = ws.replay_args(&("app".to_string(), Kind::Lib), &replayed);
         let joined = args.join(" ");
         assert!(joined.contains("--out-dir /t/hotpatch/app.lib"), "{joined}");
-        assert!(joined.contains("incremental=/t/hotpatch/incremental/app.lib"), "{joined}");
-        assert!(joined.contains("--extern core=/t/hotpatch/core.lib/libcore-1.rlib"), "{joined}");
-        assert!(joined.contains("-L dependency=/t/hotpatch/core.lib"), "{joined}");
+        assert!(
+            joined.contains("incremental=/t/hotpatch/incremental/app.lib"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("--extern core=/t/hotpatch/core.lib/libcore-1.rlib"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("-L dependency=/t/hotpatch/core.lib"),
+            "{joined}"
+        );
         assert!(joined.ends_with("-Crelocation-model=pic"));
         assert_eq!(
             rewrite_extern("noprelude,nounused:core=/x", &replayed),
@@ -411,6 +458,9 @@ mod tests {
 not json
 {"reason":"compiler-message","message":{"level":"error","rendered":"error: from cargo\n"}}"#;
         let errors = errors_of(stdout, b"");
-        assert_eq!(errors, "error[E0308]: mismatched types\nerror: from cargo\n");
+        assert_eq!(
+            errors,
+            "error[E0308]: mismatched types\nerror: from cargo\n"
+        );
     }
 }

@@ -105,7 +105,9 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io
 }
 
 pub fn local_addr(listener: &tokio::net::TcpListener) -> SocketAddr {
-    listener.local_addr().expect("a bound listener has an address")
+    listener
+        .local_addr()
+        .expect("a bound listener has an address")
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,10 @@ use crate::{guard, link, objects, patch, say, Error};
 #[derive(Debug)]
 pub enum Outcome {
     /// The `HotReload` message to send, and the file it points at.
-    Patched { message: DevserverMsg, file: PathBuf },
+    Patched {
+        message: DevserverMsg,
+        file: PathBuf,
+    },
     /// The code does not compile: rustc's rendered errors (ANSI colours kept).
     CompileError(String),
     /// The save changes what a patch cannot carry: rebuild. Says what.

@@ -359,10 +359,7 @@ pub fn dylink_first(bytes: &[u8]) -> Result<Vec<u8>, Error> {
         .into_iter()
         .partition(|s| s.custom_name == Some("dylink.0"));
     Ok(assemble(
-        dylink
-            .iter()
-            .chain(rest.iter())
-            .map(|s| (s.id, s.payload)),
+        dylink.iter().chain(rest.iter()).map(|s| (s.id, s.payload)),
     ))
 }
 
@@ -407,13 +404,12 @@ mod tests {
 
     #[test]
     fn sections_round_trip_and_dylink_moves_first() {
-        let wasm = wat::parse_str(r#"(module (func $a) (@custom "dylink.0" (after code) "\01\04\10\02\00\00"))"#)
-            .unwrap();
+        let wasm = wat::parse_str(
+            r#"(module (func $a) (@custom "dylink.0" (after code) "\01\04\10\02\00\00"))"#,
+        )
+        .unwrap();
         let sections = raw_sections(&wasm).unwrap();
-        assert_eq!(
-            assemble(sections.iter().map(|s| (s.id, s.payload))),
-            wasm
-        );
+        assert_eq!(assemble(sections.iter().map(|s| (s.id, s.payload))), wasm);
         let moved = dylink_first(&wasm).unwrap();
         assert_eq!(
             raw_sections(&moved).unwrap()[0].custom_name,

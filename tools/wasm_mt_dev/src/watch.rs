@@ -21,18 +21,19 @@ const QUIET: Duration = Duration::from_millis(60);
 impl Saves {
     pub fn watch(dirs: &[PathBuf]) -> Result<Saves, Error> {
         let (tx, rx) = mpsc::channel();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
-            if matches!(event.kind, EventKind::Access(_) | EventKind::Remove(_)) {
-                return;
-            }
-            for path in event.paths {
-                if path.extension().is_some_and(|e| e == "rs") {
-                    let _ = tx.send(path);
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else { return };
+                if matches!(event.kind, EventKind::Access(_) | EventKind::Remove(_)) {
+                    return;
                 }
-            }
-        })
-        .map_err(|e| Error::msg(format!("cannot watch files: {e}")))?;
+                for path in event.paths {
+                    if path.extension().is_some_and(|e| e == "rs") {
+                        let _ = tx.send(path);
+                    }
+                }
+            })
+            .map_err(|e| Error::msg(format!("cannot watch files: {e}")))?;
         for dir in dirs {
             watcher
                 .watch(dir, RecursiveMode::Recursive)
