@@ -201,6 +201,8 @@ fn run_wasm_bindgen(input: &Path, out_dir: &Path, name: &str) -> Result<(), Erro
             "--target",
             "web",
             "--keep-lld-exports",
+            // Names stay mangled: the name section is how slots meet symbols.
+            "--no-demangle",
             "--out-name",
             name,
             "--out-dir",
