@@ -105,7 +105,9 @@ pub fn resolve(linked: &[u8], base: &BaseLayout) -> Result<Resolved, Error> {
                     name.clone()
                 };
                 let slot = base.slots.get(&wanted).copied();
-                if slot.is_none() {
+                // Descriptors only run in wasm-bindgen's interpreter, never in
+                // the page: that they trap is expected, not worth a warning.
+                if slot.is_none() && !name.starts_with("__wbindgen_describe") {
                     trapping.push(format!("{from}.{}", readable(&name)));
                 }
                 redirect(&mut module, func, slot, table, &name);

@@ -147,6 +147,16 @@ fn read_until<T>(
     panic!("no {what} within {timeout:?}; frames seen: {seen:#?}");
 }
 
+/// Waits for a unit `DevserverMsg` (`"HotPatchStart"`, ...).
+fn wait_for_unit(
+    socket: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    name: &str,
+    seen: &mut Vec<String>,
+) {
+    let quoted = format!("\"{name}\"");
+    read_until(socket, name, PATCH, |t| (t == quoted).then_some(()), seen);
+}
+
 #[test]
 fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let scratch = Scratch::new("wasm_mt_dev");
@@ -183,13 +193,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
 
     // A change of the sky's gradient, in the shading code the workers run.
     scratch.edit(SCENE, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
-    read_until(
-        &mut devserver,
-        "HotPatchStart",
-        PATCH,
-        |t| (t == r#""HotPatchStart""#).then_some(()),
-        &mut seen,
-    );
+    wait_for_unit(&mut devserver, "HotPatchStart", &mut seen);
     let message: serde_json::Value = read_until(
         &mut devserver,
         "a HotReload message",
@@ -263,13 +267,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     // A save that does not compile: dx's failure message, then the compiler's
     // output on the status socket. The page keeps running the last patch.
     scratch.edit(SCENE, "let k = 0.25 *", "let k = \"half\" *");
-    read_until(
-        &mut devserver,
-        "FullReloadFailed",
-        PATCH,
-        |t| (t == r#""FullReloadFailed""#).then_some(()),
-        &mut seen,
-    );
+    wait_for_unit(&mut devserver, "FullReloadFailed", &mut seen);
     let error = read_until(
         &mut status_socket,
         "a BuildError status",
@@ -313,11 +311,27 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
 
     // A page of another build is told to reload instead of getting patches.
     let mut stale = tool.socket("/_dioxus?build_id=1");
-    read_until(
-        &mut stale,
-        "FullReloadCommand",
-        PATCH,
-        |t| (t == r#""FullReloadCommand""#).then_some(()),
-        &mut seen,
+    wait_for_unit(&mut stale, "FullReloadCommand", &mut seen);
+
+    // A changed struct cannot be patched (the tool does not tell a harmless
+    // change from a layout change): it rebuilds and tells the page to reload.
+    scratch.edit(
+        SCENE,
+        "#[derive(Clone, Copy, Debug)]\npub struct Ray",
+        "#[derive(Clone, Copy, Debug, PartialEq)]\npub struct Ray",
+    );
+    wait_for_unit(&mut devserver, "FullReloadStart", &mut seen);
+    wait_for_unit(&mut devserver, "FullReloadCommand", &mut seen);
+    assert!(
+        tool.log().contains("struct Ray changed"),
+        "the log says why it rebuilt"
+    );
+    let (_, _, rebuilt) = tool.get(&format!("/{PACKAGE}_bg.wasm"));
+    let rebuilt_id = ModuleView::parse(&rebuilt)
+        .unwrap()
+        .exported_const("__hotswap_build_id");
+    assert!(
+        rebuilt_id.is_some() && rebuilt_id != Some(build_id),
+        "a rebuilt base has a new build id"
     );
 }
