@@ -10,7 +10,7 @@
 //!   `__hotswap_build_id`, and `__hotswap_jump_table_slot` when subsecond is linked;
 //! * the TLS exports wasm-bindgen's thread transform needs (`wasm_tls_fixup`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use walrus::ir::{self, Instr};
 use walrus::{ConstExpr, ElementItems, ElementKind, ExportItem, FunctionBuilder, Module, ValType};
@@ -86,15 +86,14 @@ pub fn prepare(linked: &[u8], layout: &BaseLayout, id: u32) -> Result<Prepared, 
             _ => Vec::new(),
         })
         .collect();
-    let wrappers: HashSet<_> = indirect.iter().copied().collect();
+    let mut skip: HashSet<_> = indirect.iter().copied().collect();
+    skip.extend(describe_only(&module));
     indirect.extend(
         module
             .funcs
             .iter()
             .filter(|f| matches!(f.kind, walrus::FunctionKind::Local(_)))
-            .filter(|f| {
-                f.name.is_some() && !in_table.contains(&f.id()) && !wrappers.contains(&f.id())
-            })
+            .filter(|f| f.name.is_some() && !in_table.contains(&f.id()) && !skip.contains(&f.id()))
             .map(|f| f.id()),
     );
     prepared.added_slots = indirect.len();
@@ -148,6 +147,47 @@ pub fn prepare(linked: &[u8], layout: &BaseLayout, id: u32) -> Result<Prepared, 
     }
     prepared.bytes = module.emit_wasm();
     Ok(prepared)
+}
+
+/// Functions that reach wasm-bindgen's `__wbindgen_describe` import: only its
+/// interpreter runs them, and it deletes them and the import afterwards. A table
+/// slot would keep both alive, and the page could not instantiate the module.
+fn describe_only(module: &Module) -> HashSet<walrus::FunctionId> {
+    let describe = module.imports.iter().find_map(|i| match i.kind {
+        walrus::ImportKind::Function(f)
+            if i.module == "__wbindgen_placeholder__" && i.name == "__wbindgen_describe" =>
+        {
+            Some(f)
+        }
+        _ => None,
+    });
+    let Some(describe) = describe else {
+        return HashSet::new();
+    };
+    struct Callees(Vec<walrus::FunctionId>);
+    impl<'i> ir::Visitor<'i> for Callees {
+        fn visit_function_id(&mut self, func: &walrus::FunctionId) {
+            self.0.push(*func);
+        }
+    }
+    let mut callers: HashMap<walrus::FunctionId, Vec<walrus::FunctionId>> = HashMap::new();
+    for (id, local) in module.funcs.iter_local() {
+        let mut callees = Callees(Vec::new());
+        ir::dfs_in_order(&mut callees, local, local.entry_block());
+        for callee in callees.0 {
+            callers.entry(callee).or_default().push(id);
+        }
+    }
+    let mut found = HashSet::new();
+    let mut todo = vec![describe];
+    while let Some(func) = todo.pop() {
+        for caller in callers.get(&func).into_iter().flatten() {
+            if found.insert(*caller) {
+                todo.push(*caller);
+            }
+        }
+    }
+    found
 }
 
 fn export_global(module: &mut Module, name: &str) -> Result<(), Error> {
@@ -227,6 +267,8 @@ mod tests {
         (func $__wasm_init_tls (param i32) (global.set $__tls_base (local.get 0)))
         (func $in_table)
         (func $not_in_table (call $alert (i32.const 1)))
+        (func $inform (call $describe (i32.const 1)))
+        (func $__wbindgen_describe_x (call $inform))
         (elem (i32.const 1) func $in_table)
         (export "__wasm_init_tls" (func $__wasm_init_tls))
         (export "__tls_size" (global $__tls_size))

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e_support::{e2e_dir, free_port, wait_until, Scratch, FIRST_BUILD, PATCH};
+use e2e_support::{e2e_dir, free_port, wait_until, Browser, Scratch, FIRST_BUILD, PATCH};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use wasm_mt_dev::patch::{readable, CONTRACT_IMPORTS};
@@ -147,6 +147,44 @@ fn read_until<T>(
     panic!("no {what} within {timeout:?}; frames seen: {seen:#?}");
 }
 
+/// DESIGN.md 5.3 steps 1-3 on the page thread, as the loader will do them:
+/// compile, read `dylink.0`, grow memory and table, instantiate with the six
+/// contract imports, apply the data relocations once.
+const PAGE_THREAD_LINK: &str = r#"(async () => {
+  const jump = JUMP_TABLE;
+  const glue = await import('/wasm_mt_hotswap_example.js');
+  const base = await glue.default();
+  const table = base.__indirect_function_table;
+  const module = await WebAssembly.compile(await (await fetch(jump.lib)).arrayBuffer());
+  const dylink = new Uint8Array(WebAssembly.Module.customSections(module, 'dylink.0')[0]);
+  let p = 0;
+  const uleb = () => { let r = 0, s = 0, b; do { b = dylink[p++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
+  let info = null;
+  while (p < dylink.length) {
+    const type = dylink[p++], size = uleb(), end = p + size;
+    if (type === 1) info = { memorySize: uleb(), memoryAlign: uleb(), tableSize: uleb(), tableAlign: uleb() };
+    p = end;
+  }
+  const memoryBase = base.memory.grow(Math.ceil(info.memorySize / 65536)) * 65536;
+  const tableBase = table.length;
+  table.grow(jump.ifunc_count);
+  const i32 = (v) => new WebAssembly.Global({ value: 'i32', mutable: false }, v);
+  const tlsBefore = base.__tls_base.value;
+  const { exports } = await WebAssembly.instantiate(module, { env: {
+    memory: base.memory, __indirect_function_table: table,
+    __stack_pointer: base.__stack_pointer, __tls_base: base.__tls_base,
+    __memory_base: i32(memoryBase), __table_base: i32(tableBase) } });
+  exports.__wasm_apply_data_relocs();
+  let filled = 0;
+  for (let i = 0; i < jump.ifunc_count; i++) if (table.get(tableBase + i)) filled++;
+  const arityMismatch = Object.entries(jump.map).filter(([slot, index]) => {
+    const old = table.get(Number(slot)), now = table.get(tableBase + index);
+    return !old || !now || old.length !== now.length;
+  }).map(([slot]) => slot);
+  return { info, filled, arityMismatch, tlsBefore, tlsAfter: base.__tls_base.value,
+           exports: Object.keys(exports) };
+})()"#;
+
 /// Waits for a unit `DevserverMsg` (`"HotPatchStart"`, ...).
 fn wait_for_unit(
     socket: &mut WebSocket<MaybeTlsStream<TcpStream>>,
@@ -263,6 +301,32 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
             "slot {slot} and patch index {index} name different functions"
         );
     }
+
+    // The page thread's half of the loader contract, done by hand in the real
+    // page: the patch instantiates against the running base with exactly the
+    // contract's imports, fills its table slots with functions of the same
+    // arity as the ones they replace, leaves the thread's TLS base alone, and
+    // the app still renders the same image afterwards (nothing is committed).
+    let mut browser = Browser::launch();
+    browser.goto(&format!("http://127.0.0.1:{}/", tool.port));
+    browser.eval("window.mtReady");
+    let before = browser.eval("window.renderReference()");
+    let linked = browser.eval(&PAGE_THREAD_LINK.replace("JUMP_TABLE", &table.to_string()));
+    assert_eq!(linked["filled"], table["ifunc_count"], "{linked}");
+    assert_eq!(linked["arityMismatch"], serde_json::json!([]), "{linked}");
+    assert_eq!(linked["tlsBefore"], linked["tlsAfter"], "{linked}");
+    assert_eq!(
+        linked["info"]["tableSize"], table["ifunc_count"],
+        "{linked}"
+    );
+    assert_eq!(
+        linked["exports"],
+        serde_json::json!(["__wasm_apply_data_relocs"]),
+        "{linked}"
+    );
+    let after = browser.eval("window.renderReference()");
+    assert_eq!(before["hash"], after["hash"], "{before} vs {after}");
+    drop(browser);
 
     // A save that does not compile: dx's failure message, then the compiler's
     // output on the status socket. The page keeps running the last patch.
