@@ -105,9 +105,7 @@ pub fn resolve(linked: &[u8], base: &BaseLayout) -> Result<Resolved, Error> {
                     name.clone()
                 };
                 let slot = base.slots.get(&wanted).copied();
-                // Descriptors only run in wasm-bindgen's interpreter, never in
-                // the page: that they trap is expected, not worth a warning.
-                if slot.is_none() && !name.starts_with("__wbindgen_describe") {
+                if slot.is_none() && !is_descriptor(&name) {
                     trapping.push(format!("{from}.{}", readable(&name)));
                 }
                 redirect(&mut module, func, slot, table, &name);
@@ -165,6 +163,13 @@ fn redirect_casts(
         }
         redirect(module, func, slot, table, &name);
     }
+}
+
+/// wasm-bindgen's descriptor code only runs in its interpreter, never in the
+/// page, and is gone from the base: that a patch's copy traps is expected.
+fn is_descriptor(symbol: &str) -> bool {
+    symbol.starts_with("__wbindgen_describe")
+        || readable(symbol).contains("wasm_bindgen::describe::")
 }
 
 fn set_const(module: &mut Module, global: walrus::GlobalId, value: u32) {

@@ -152,18 +152,26 @@ pub fn prepare(linked: &[u8], layout: &BaseLayout, id: u32) -> Result<Prepared, 
 /// Functions that reach wasm-bindgen's `__wbindgen_describe` import: only its
 /// interpreter runs them, and it deletes them and the import afterwards. A table
 /// slot would keep both alive, and the page could not instantiate the module.
+///
+/// The search stops at callers of `__wbindgen_describe_cast` (the
+/// `breaks_if_inlined` of `wasm_bindgen::__rt::wbg_cast`): wasm-bindgen replaces
+/// their bodies with a call of the JS conversion, so real code calling them is
+/// real code after all.
 fn describe_only(module: &Module) -> HashSet<walrus::FunctionId> {
-    let describe = module.imports.iter().find_map(|i| match i.kind {
-        walrus::ImportKind::Function(f)
-            if i.module == "__wbindgen_placeholder__" && i.name == "__wbindgen_describe" =>
-        {
-            Some(f)
-        }
-        _ => None,
-    });
-    let Some(describe) = describe else {
+    let placeholder = |name: &str| {
+        module.imports.iter().find_map(|i| match i.kind {
+            walrus::ImportKind::Function(f)
+                if i.module == "__wbindgen_placeholder__" && i.name == name =>
+            {
+                Some(f)
+            }
+            _ => None,
+        })
+    };
+    let Some(describe) = placeholder("__wbindgen_describe") else {
         return HashSet::new();
     };
+    let cast = placeholder("__wbindgen_describe_cast");
     struct Callees(Vec<walrus::FunctionId>);
     impl<'i> ir::Visitor<'i> for Callees {
         fn visit_function_id(&mut self, func: &walrus::FunctionId) {
@@ -171,9 +179,13 @@ fn describe_only(module: &Module) -> HashSet<walrus::FunctionId> {
         }
     }
     let mut callers: HashMap<walrus::FunctionId, Vec<walrus::FunctionId>> = HashMap::new();
+    let mut rewritten_by_bindgen = HashSet::new();
     for (id, local) in module.funcs.iter_local() {
         let mut callees = Callees(Vec::new());
         ir::dfs_in_order(&mut callees, local, local.entry_block());
+        if cast.is_some_and(|cast| callees.0.contains(&cast)) {
+            rewritten_by_bindgen.insert(id);
+        }
         for callee in callees.0 {
             callers.entry(callee).or_default().push(id);
         }
@@ -182,7 +194,7 @@ fn describe_only(module: &Module) -> HashSet<walrus::FunctionId> {
     let mut todo = vec![describe];
     while let Some(func) = todo.pop() {
         for caller in callers.get(&func).into_iter().flatten() {
-            if found.insert(*caller) {
+            if !rewritten_by_bindgen.contains(caller) && found.insert(*caller) {
                 todo.push(*caller);
             }
         }
@@ -259,6 +271,7 @@ mod tests {
         (import "env" "memory" (memory 17 16384 shared))
         (import "__wbindgen_placeholder__" "__wbg_alert_1" (func $alert (param i32)))
         (import "__wbindgen_placeholder__" "__wbindgen_describe" (func $describe (param i32)))
+        (import "__wbindgen_placeholder__" "__wbindgen_describe_cast" (func $describe_cast (param i32)))
         (table 2 funcref)
         (global $__stack_pointer (mut i32) (i32.const 1048576))
         (global $__tls_base (mut i32) (i32.const 0))
@@ -269,6 +282,8 @@ mod tests {
         (func $not_in_table (call $alert (i32.const 1)))
         (func $inform (call $describe (i32.const 1)))
         (func $__wbindgen_describe_x (call $inform))
+        (func $breaks_if_inlined (call $inform) (call $describe_cast (i32.const 0)))
+        (func $wbg_cast (call $breaks_if_inlined))
         (elem (i32.const 1) func $in_table)
         (export "__wasm_init_tls" (func $__wasm_init_tls))
         (export "__tls_size" (global $__tls_size))
@@ -288,9 +303,9 @@ mod tests {
             },
         );
         let prepared = prepare(&linked, &layout, 77).unwrap();
-        // the wrapper, $__wasm_init_tls and $not_in_table
+        // the wrapper, $__wasm_init_tls, $not_in_table and the two cast functions
         assert_eq!(prepared.wrappers, 1);
-        assert_eq!(prepared.added_slots, 3);
+        assert_eq!(prepared.added_slots, 5);
         assert_eq!(prepared.jump_table_slot, Some(4242));
         let view = ModuleView::parse(&prepared.bytes).unwrap();
         let slots = view.table_slots();
