@@ -98,13 +98,30 @@ fn first_build(config: Config) -> Result<Session, String> {
             Err(BuildError::Compile(errors)) => {
                 eprint!("{errors}");
                 say("the first build failed; fix the code and save to retry");
-                let dirs = vec![config.workspace.clone()];
-                let saves = Saves::watch(&dirs).map_err(|e| e.to_string())?;
+                let saves =
+                    Saves::watch(&source_folders(&config.workspace)).map_err(|e| e.to_string())?;
                 saves.next();
             }
             Err(BuildError::Tool(e)) => return Err(e.to_string()),
         }
     }
+}
+
+/// The workspace's folders minus build output and dot folders: where a fix of a
+/// failed first build can be (the crates are not known yet).
+fn source_folders(workspace: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(workspace) else {
+        return vec![workspace.to_path_buf()];
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name != "target" && name != "dist" && !name.starts_with('.')
+        })
+        .collect()
 }
 
 fn handle(session: &mut Session, hub: &Hub, files: &[PathBuf], saved_at: std::time::Instant) {

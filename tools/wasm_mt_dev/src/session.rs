@@ -152,9 +152,11 @@ impl Session {
         std::fs::write(&stub_path, stub)?;
         inputs.insert(0, stub_path);
 
+        let rewritten_ms = saved_at.elapsed().as_millis();
         let linked_path = link_dir.join("patch.linked.wasm");
         let args = link::patch_args(self.base.layout.max_memory_pages, &inputs, &linked_path);
         link::link(&self.lld, &args)?;
+        let linked_ms = saved_at.elapsed().as_millis();
         let linked = std::fs::read(&linked_path)?;
         let resolved = patch::resolve(&linked, &self.base.layout)?;
         patch::check(&resolved.bytes)?;
@@ -174,7 +176,7 @@ impl Session {
         std::fs::write(&file, &resolved.bytes)?;
         let ms = saved_at.elapsed().as_millis() as u64;
         say(format!(
-            "patch {} ready in {ms} ms (compile {compiled_ms} ms): {} crates, {} KiB, {} functions redirected, {} statics/thread-locals kept, e.g. {}",
+            "patch {} ready in {ms} ms (compiled at {compiled_ms}, objects rewritten at {rewritten_ms}, linked at {linked_ms}): {} crates, {} KiB, {} functions redirected, {} statics/thread-locals kept, e.g. {}",
             self.patches,
             plan.len(),
             resolved.bytes.len() / 1024,
