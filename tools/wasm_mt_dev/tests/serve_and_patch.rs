@@ -181,8 +181,50 @@ const PAGE_THREAD_LINK: &str = r#"(async () => {
     const old = table.get(Number(slot)), now = table.get(tableBase + index);
     return !old || !now || old.length !== now.length;
   }).map(([slot]) => slot);
+  window.linkedPatch = { module, memoryBase, tableBase, ifunc: jump.ifunc_count, tls: tlsBefore };
   return { info, filled, arityMismatch, tlsBefore, tlsAfter: base.__tls_base.value,
            exports: Object.keys(exports) };
+})()"#;
+
+/// DESIGN.md 5.3 step 3 in a new thread, after the page's: a worker with its own
+/// instance of the base (as the pool's workers make one: the page's module and
+/// memory through wasm-bindgen's glue) grows its own table to the common base
+/// and instantiates the patch with its own stack pointer and TLS base. The
+/// patch's start function must find the data already initialised.
+const WORKER_LINK: &str = r#"(async () => {
+  const { module, memoryBase, tableBase, ifunc, tls } = window.linkedPatch;
+  const glue = await import('/wasm_mt_hotswap_example.js');
+  const base = await glue.default();
+  const baseModule = await WebAssembly.compileStreaming(fetch('/wasm_mt_hotswap_example_bg.wasm'));
+  const source = `self.onmessage = async ({ data }) => {
+    try {
+      const { glueUrl, baseModule, memory, module, memoryBase, tableBase, ifunc } = data;
+      const glue = await import(glueUrl);
+      const base = await glue.default({ module_or_path: baseModule, memory });
+      const table = base.__indirect_function_table;
+      const lengthBefore = table.length;
+      table.grow(tableBase + ifunc - lengthBefore);
+      const i32 = (v) => new WebAssembly.Global({ value: 'i32', mutable: false }, v);
+      const instance = new WebAssembly.Instance(module, { env: {
+        memory, __indirect_function_table: table,
+        __stack_pointer: base.__stack_pointer, __tls_base: base.__tls_base,
+        __memory_base: i32(memoryBase), __table_base: i32(tableBase) } });
+      let filled = 0;
+      for (let i = 0; i < ifunc; i++) if (table.get(tableBase + i)) filled++;
+      postMessage({ lengthBefore, filled, tls: base.__tls_base.value,
+                    exports: Object.keys(instance.exports) });
+    } catch (e) { postMessage({ error: String(e) }); }
+  };`;
+  const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const worker = new Worker(url, { type: 'module' });
+  const reply = await new Promise((resolve) => {
+    worker.onmessage = ({ data }) => resolve(data);
+    worker.onerror = (e) => resolve({ error: String(e.message || e) });
+    worker.postMessage({ glueUrl: new URL('/wasm_mt_hotswap_example.js', location).href,
+      baseModule, memory: base.memory, module, memoryBase, tableBase, ifunc });
+  });
+  worker.terminate();
+  return { ...reply, pageTls: tls };
 })()"#;
 
 /// Waits for a unit `DevserverMsg` (`"HotPatchStart"`, ...).
@@ -323,6 +365,14 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
         linked["exports"],
         serde_json::json!(["__wasm_apply_data_relocs"]),
         "{linked}"
+    );
+    let worker = browser.eval(WORKER_LINK);
+    eprintln!("page thread: {linked}\nworker: {worker}");
+    assert_eq!(worker["error"], serde_json::Value::Null, "{worker}");
+    assert_eq!(worker["filled"], table["ifunc_count"], "{worker}");
+    assert_ne!(
+        worker["tls"], worker["pageTls"],
+        "a worker has its own TLS block: {worker}"
     );
     let after = browser.eval("window.renderReference()");
     assert_eq!(before["hash"], after["hash"], "{before} vs {after}");
