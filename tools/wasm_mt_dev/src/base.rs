@@ -1,0 +1,340 @@
+//! The base build: the app compiled once, the way `scripts/build-mt` does it,
+//! with this tool recording every workspace crate's rustc invocation; then made
+//! patchable ([`crate::prepare`]), run through wasm-bindgen, and laid out as a
+//! page.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::capture::{self, Kind};
+use crate::guard::{self, Frozen};
+use crate::layout::{self, BaseLayout};
+use crate::prepare::{self, BUILD_ID};
+use crate::replay::{self, Workspace};
+use crate::wasm::ModuleView;
+use crate::{say, walrus_error, Error};
+
+/// Where the app is and where the build goes.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The workspace root (cargo runs rustc there).
+    pub workspace: PathBuf,
+    /// The package and binary to build.
+    pub package: String,
+    /// Our cargo target folder (`target/mt-dev`).
+    pub target_dir: PathBuf,
+    /// This binary, which cargo runs as the rustc wrapper.
+    pub wrapper: PathBuf,
+}
+
+impl Config {
+    pub fn new(workspace: &Path, package: &str, wrapper: PathBuf) -> Config {
+        Config {
+            workspace: workspace.to_path_buf(),
+            package: package.to_string(),
+            target_dir: workspace.join("target").join("mt-dev"),
+            wrapper,
+        }
+    }
+
+    pub fn package_dir(&self) -> PathBuf {
+        self.workspace.join(&self.package)
+    }
+
+    pub fn hotpatch_dir(&self) -> PathBuf {
+        self.target_dir.join("hotpatch")
+    }
+
+    pub fn records_dir(&self) -> PathBuf {
+        self.hotpatch_dir().join("rustc-args")
+    }
+
+    /// The page: wasm-bindgen's output, index.html and loader.js.
+    pub fn dist_dir(&self) -> PathBuf {
+        self.target_dir.join("dist")
+    }
+
+    /// Patches, served at `/_hotswap/`.
+    pub fn patches_dir(&self) -> PathBuf {
+        self.hotpatch_dir().join("served")
+    }
+}
+
+/// Why there is no base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// The compiler's rendered errors (with ANSI colours).
+    Compile(String),
+    Tool(Error),
+}
+
+impl From<Error> for BuildError {
+    fn from(e: Error) -> BuildError {
+        BuildError::Tool(e)
+    }
+}
+
+impl From<std::io::Error> for BuildError {
+    fn from(e: std::io::Error) -> BuildError {
+        BuildError::Tool(e.into())
+    }
+}
+
+/// A built base, ready to be served and patched.
+pub struct Base {
+    pub layout: BaseLayout,
+    pub build_id: u32,
+    pub workspace: Workspace,
+    /// Each source file of the workspace crates, as parsed when the base was built.
+    pub frozen: BTreeMap<PathBuf, Frozen>,
+}
+
+pub fn build(config: &Config) -> Result<Base, BuildError> {
+    let started = std::time::Instant::now();
+    let linked_path = cargo_build(config)?;
+    let linked = std::fs::read(&linked_path)?;
+    let linked_view = ModuleView::parse(&linked)?;
+    let symbols = layout::read_symbols(&linked, &linked_view)?;
+    // The data symbols are all prepare needs (subsecond's jump table static).
+    let pre_layout = BaseLayout {
+        data: symbols.data.clone(),
+        ..BaseLayout::default()
+    };
+    let build_id = prepare::build_id(&linked);
+    let prepared = prepare::prepare(&linked, &pre_layout, build_id)?;
+    std::fs::create_dir_all(config.hotpatch_dir())?;
+    let prepared_path = config.hotpatch_dir().join("base.prepared.wasm");
+    std::fs::write(&prepared_path, &prepared.bytes)?;
+    say(format!(
+        "prepared the base: {} functions got a table slot, {} JS bindings a wrapper{}",
+        prepared.added_slots,
+        prepared.wrappers,
+        match prepared.jump_table_slot {
+            Some(address) => format!(", subsecond's jump table is at {address}"),
+            None => ", no subsecond in it".to_string(),
+        }
+    ));
+
+    let dist = config.dist_dir();
+    let _ = std::fs::remove_dir_all(&dist);
+    std::fs::create_dir_all(&dist)?;
+    run_wasm_bindgen(&prepared_path, &dist, &config.package)?;
+    let served_path = dist.join(format!("{}_bg.wasm", config.package));
+    restore_exports(&served_path, &prepared.bytes)?;
+    let served = std::fs::read(&served_path)?;
+    let served_view = ModuleView::parse(&served)?;
+    if served_view.exported_const(BUILD_ID) != Some(build_id as i32) {
+        return Err(Error::msg("wasm-bindgen's output lost `__hotswap_build_id`").into());
+    }
+    let mut base_layout = layout::BaseLayout::new(&linked_view, symbols, &served_view)?;
+    base_layout.tls_size = linked_view.exported_const("__tls_size").unwrap_or(0) as u32;
+    write_page(config, &dist)?;
+
+    let records = capture::load_all(&config.records_dir())?;
+    let workspace = Workspace {
+        root: config.workspace.clone(),
+        records,
+        hotpatch_dir: config.hotpatch_dir(),
+    };
+    let frozen = snapshot(&workspace);
+    say(format!(
+        "base built in {:.1}s: build id {build_id}, {} table slots, {} data symbols, {} thread-locals",
+        started.elapsed().as_secs_f64(),
+        base_layout.slots.len(),
+        base_layout.data.len(),
+        base_layout.tls.len()
+    ));
+    Ok(Base {
+        layout: base_layout,
+        build_id,
+        workspace,
+        frozen,
+    })
+}
+
+/// `cargo build` of the binary with nightly and `mt-config.toml`, this tool as
+/// the workspace wrapper; returns the linked module.
+fn cargo_build(config: &Config) -> Result<PathBuf, BuildError> {
+    let mt_config = config.package_dir().join("mt-config.toml");
+    let mut command = Command::new("cargo");
+    command
+        .current_dir(&config.workspace)
+        // RUSTFLAGS would replace mt-config.toml's rustflags (see scripts/build-mt).
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("RUSTUP_TOOLCHAIN", "nightly")
+        .env("RUSTC_WORKSPACE_WRAPPER", &config.wrapper)
+        .env(capture::CAPTURE_DIR_VAR, config.records_dir())
+        .args(["--config"])
+        .arg(&mt_config)
+        .args(["build", "-p", &config.package, "--bin", &config.package])
+        .args(["--target", "wasm32-unknown-unknown", "--target-dir"])
+        .arg(&config.target_dir)
+        .args(["--message-format", "json-diagnostic-rendered-ansi"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    say("building the base (nightly, shared memory; the first build compiles std)");
+    let output = command
+        .output()
+        .map_err(|e| Error::msg(format!("cannot run cargo: {e}")))?;
+    let errors = replay::errors_of(&output.stdout, b"");
+    if !output.status.success() {
+        return Err(BuildError::Compile(if errors.is_empty() {
+            "cargo build failed (see the output above)".into()
+        } else {
+            errors
+        }));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["reason"] == "compiler-artifact")
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| Error::msg("cargo built no executable .wasm").into())
+}
+
+fn run_wasm_bindgen(input: &Path, out_dir: &Path, name: &str) -> Result<(), Error> {
+    let output = Command::new("wasm-bindgen")
+        .args([
+            "--target",
+            "web",
+            "--keep-lld-exports",
+            // Names stay mangled: the name section is how slots meet symbols.
+            "--no-demangle",
+            "--out-name",
+            name,
+            "--out-dir",
+        ])
+        .arg(out_dir)
+        .arg(input)
+        .output()
+        .map_err(|e| Error::msg(format!("cannot run wasm-bindgen (run scripts/setup): {e}")))?;
+    if !output.status.success() {
+        return Err(Error::msg(format!(
+            "wasm-bindgen failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Exports of the contract that wasm-bindgen removed are added back to its
+/// output (by global name), so every thread's instance has them.
+fn restore_exports(served: &Path, prepared: &[u8]) -> Result<(), Error> {
+    let bytes = std::fs::read(served)?;
+    let view = ModuleView::parse(&bytes)?;
+    let wanted = [
+        "__stack_pointer",
+        "__tls_base",
+        prepare::BUILD_ID,
+        prepare::JUMP_TABLE_SLOT,
+    ];
+    let prepared_view = ModuleView::parse(prepared)?;
+    let missing: Vec<&str> = wanted
+        .into_iter()
+        .filter(|name| prepared_view.exported(name).is_some() && view.exported(name).is_none())
+        .collect();
+    let has_table = view
+        .exports
+        .iter()
+        .any(|(_, kind, _)| *kind == wasmparser::ExternalKind::Table);
+    if missing.is_empty() && has_table {
+        return Ok(());
+    }
+    let mut module = walrus::Module::from_buffer(&bytes).map_err(walrus_error)?;
+    for name in &missing {
+        // Our own constants may have lost their name; find them by value then.
+        let global = module
+            .globals
+            .iter()
+            .find(|g| g.name.as_deref() == Some(name))
+            .map(|g| g.id())
+            .or_else(|| {
+                let value = prepared_view.exported_const(name)?;
+                module
+                    .globals
+                    .iter()
+                    .find(|g| {
+                        !g.mutable
+                            && matches!(
+                                g.kind,
+                                walrus::GlobalKind::Local(walrus::ConstExpr::Value(walrus::ir::Value::I32(v))) if v == value
+                            )
+                    })
+                    .map(|g| g.id())
+            })
+            .ok_or_else(|| Error::msg(format!("wasm-bindgen removed `{name}` and it cannot be found again")))?;
+        module.exports.add(name, global);
+    }
+    if !has_table {
+        if let Some(table) = module.tables.iter().next().map(|t| t.id()) {
+            module.exports.add("__indirect_function_table", table);
+        }
+    }
+    say(format!(
+        "re-exported what wasm-bindgen dropped: {missing:?}"
+    ));
+    std::fs::write(served, module.emit_wasm())?;
+    Ok(())
+}
+
+/// index.html with the module loader, as `scripts/build-mt` writes it.
+fn write_page(config: &Config, dist: &Path) -> Result<(), Error> {
+    let dir = config.package_dir();
+    let html = std::fs::read_to_string(dir.join("index.html"))?;
+    let html = html.replace(
+        "<!-- build-mt: loader -->",
+        r#"<script type="module" src="./loader.js"></script>"#,
+    );
+    std::fs::write(dist.join("index.html"), html)?;
+    std::fs::copy(dir.join("loader.js"), dist.join("loader.js"))?;
+    Ok(())
+}
+
+/// The frozen items of every source file of the workspace crates.
+pub fn snapshot(workspace: &Workspace) -> BTreeMap<PathBuf, Frozen> {
+    let mut out = BTreeMap::new();
+    for dir in source_dirs(workspace) {
+        for file in rust_files(&dir) {
+            if let Some(items) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|s| guard::frozen_items(&s))
+            {
+                out.insert(file, items);
+            }
+        }
+    }
+    out
+}
+
+/// The `src/` folder of each recorded workspace crate.
+pub fn source_dirs(workspace: &Workspace) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = workspace
+        .records
+        .iter()
+        .filter(|((_, kind), _)| *kind == Kind::Lib || *kind == Kind::Bin)
+        .filter_map(|(_, r)| r.manifest_dir().map(|d| d.join("src")))
+        .filter(|d| d.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -1,0 +1,237 @@
+//! One dev session: the current base, and what a save turns into.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use dioxus_devtools_types::{DevserverMsg, HotReloadMsg};
+
+use crate::base::{self, Base, BuildError, Config};
+use crate::replay::{CrateKey, ReplayError};
+use crate::{guard, link, objects, patch, say, Error};
+
+/// What a save became.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The `HotReload` message to send, and the file it points at.
+    Patched {
+        message: DevserverMsg,
+        file: PathBuf,
+    },
+    /// The code does not compile: rustc's rendered errors (ANSI colours kept).
+    CompileError(String),
+    /// The save changes what a patch cannot carry: rebuild. Says what.
+    NeedsRebuild(String),
+    /// No workspace source file among the changes.
+    Ignored,
+}
+
+pub struct Session {
+    pub config: Config,
+    pub base: Base,
+    /// Crates modified since the base was built: every patch carries them all.
+    modified: BTreeSet<CrateKey>,
+    patches: u32,
+    lld: PathBuf,
+}
+
+impl Session {
+    pub fn start(config: Config) -> Result<Session, BuildError> {
+        let base = base::build(&config)?;
+        let rustc = base
+            .workspace
+            .records
+            .values()
+            .next()
+            .map(|r| PathBuf::from(&r.args[0]))
+            .ok_or_else(|| Error::msg("no workspace crate was compiled through the wrapper"))?;
+        let lld = link::find_rust_lld(&rustc)?;
+        std::fs::create_dir_all(config.patches_dir())?;
+        Ok(Session {
+            config,
+            base,
+            modified: BTreeSet::new(),
+            patches: 0,
+            lld,
+        })
+    }
+
+    /// A full rebuild after a save a patch cannot carry.
+    pub fn rebuild(&mut self) -> Result<(), BuildError> {
+        self.base = base::build(&self.config)?;
+        self.modified.clear();
+        Ok(())
+    }
+
+    pub fn build_id(&self) -> u32 {
+        self.base.build_id
+    }
+
+    /// The folders to watch.
+    pub fn source_dirs(&self) -> Vec<PathBuf> {
+        base::source_dirs(&self.base.workspace)
+    }
+
+    pub fn on_change(&mut self, files: &[PathBuf], saved_at: Instant) -> Outcome {
+        let mut crates = BTreeSet::new();
+        for file in files {
+            if file.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let Some(key) = self.base.workspace.crate_of(file) else {
+                continue;
+            };
+            if let Some(reason) = self.frozen_change(file) {
+                return Outcome::NeedsRebuild(format!("{}: {reason}", self.relative(file)));
+            }
+            crates.insert(key);
+        }
+        if crates.is_empty() {
+            return Outcome::Ignored;
+        }
+        self.modified.extend(crates);
+        match self.make_patch(saved_at) {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::NeedsRebuild(format!("the patch could not be made: {e}")),
+        }
+    }
+
+    fn relative(&self, file: &Path) -> String {
+        file.strip_prefix(&self.config.workspace)
+            .unwrap_or(file)
+            .display()
+            .to_string()
+    }
+
+    fn frozen_change(&self, file: &Path) -> Option<String> {
+        let now = guard::frozen_items(&std::fs::read_to_string(file).ok()?)?;
+        let then = self.base.frozen.get(file).cloned().unwrap_or_default();
+        guard::unpatchable_change(&then, &now)
+    }
+
+    fn make_patch(&mut self, saved_at: Instant) -> Result<Outcome, Error> {
+        let workspace = &self.base.workspace;
+        let plan = workspace.plan(&self.modified);
+        let objects = match workspace.replay(&plan) {
+            Ok(objects) => objects,
+            Err(ReplayError::Compile(errors)) => {
+                // The next patch must not count this crate as built.
+                return Ok(Outcome::CompileError(errors));
+            }
+            Err(ReplayError::Tool(e)) => return Err(e),
+        };
+        let compiled_ms = saved_at.elapsed().as_millis();
+
+        let link_dir = self.config.hotpatch_dir().join("link");
+        let _ = std::fs::remove_dir_all(&link_dir);
+        std::fs::create_dir_all(&link_dir)?;
+        let mut inputs = Vec::new();
+        let mut tls_refs = BTreeSet::new();
+        let mut features = None;
+        let mut rebound = 0;
+        for (i, object) in objects.iter().enumerate() {
+            let bytes = std::fs::read(object)?;
+            let rewritten = match objects::rewrite(&bytes, &self.base.layout) {
+                Ok(r) => r,
+                Err(objects::ObjectError::Unpatchable(why)) => {
+                    return Ok(Outcome::NeedsRebuild(why.to_string()))
+                }
+                Err(objects::ObjectError::Tool(e)) => {
+                    return Err(e.context(format!("reading {}", object.display())))
+                }
+            };
+            rebound += rewritten.rebound.len();
+            tls_refs.extend(rewritten.tls_refs);
+            features = features.or(rewritten.target_features);
+            let path = link_dir.join(format!("{i:03}.o"));
+            std::fs::write(&path, &rewritten.bytes)?;
+            inputs.push(path);
+        }
+        let stub = objects::tls_stub(&tls_refs, &self.base.layout, features.as_deref())?;
+        let stub_path = link_dir.join("tls_stub.o");
+        std::fs::write(&stub_path, stub)?;
+        inputs.insert(0, stub_path);
+
+        let rewritten_ms = saved_at.elapsed().as_millis();
+        let linked_path = link_dir.join("patch.linked.wasm");
+        let args = link::patch_args(self.base.layout.max_memory_pages, &inputs, &linked_path);
+        link::link(&self.lld, &args)?;
+        let linked_ms = saved_at.elapsed().as_millis();
+        let linked = std::fs::read(&linked_path)?;
+        let resolved = patch::resolve(&linked, &self.base.layout)?;
+        patch::check(&resolved.bytes)?;
+        if !resolved.trapping.is_empty() {
+            say(format!(
+                "{} calls in the patch reach functions the base does not have and will trap if run: {}",
+                resolved.trapping.len(),
+                resolved.trapping.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+
+        self.patches += 1;
+        let file_name = format!("patch-{}-{}.wasm", self.base.build_id, self.patches);
+        let url = format!("/_hotswap/{file_name}");
+        let (table, names) = patch::jump_table(&resolved.bytes, &self.base.layout, &url)?;
+        let file = self.config.patches_dir().join(&file_name);
+        std::fs::write(&file, &resolved.bytes)?;
+        let ms = saved_at.elapsed().as_millis() as u64;
+        say(format!(
+            "patch {} ready in {ms} ms (compiled at {compiled_ms}, objects rewritten at {rewritten_ms}, linked at {linked_ms}): {} crates, {} KiB, {} functions redirected, {} statics/thread-locals kept, e.g. {}",
+            self.patches,
+            plan.len(),
+            resolved.bytes.len() / 1024,
+            table.map.len(),
+            rebound,
+            patch::summary(&names, 3)
+        ));
+        let message = DevserverMsg::HotReload(HotReloadMsg {
+            templates: vec![],
+            assets: vec![],
+            ms_elapsed: ms,
+            jump_table: Some(table),
+            for_build_id: Some(self.base.build_id as u64),
+            for_pid: None,
+        });
+        Ok(Outcome::Patched { message, file })
+    }
+}
+
+/// Compiler output for the page's overlay: no ANSI colours, HTML-escaped (dx
+/// sends HTML; the overlay strips tags and unescapes entities).
+pub fn error_html(rendered: &str) -> String {
+    let mut plain = String::with_capacity(rendered.len());
+    let mut chars = rendered.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    plain
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiler_output_loses_colours_and_escapes_markup() {
+        let rendered = "\u{1b}[0m\u{1b}[1m\u{1b}[38;5;9merror[E0308]\u{1b}[0m: expected `f32`, found `&str` <here> & there";
+        assert_eq!(
+            error_html(rendered),
+            "error[E0308]: expected `f32`, found `&amp;str` &lt;here&gt; &amp; there"
+        );
+    }
+}

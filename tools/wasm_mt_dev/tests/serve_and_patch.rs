@@ -1,0 +1,451 @@
+//! End to end, without a browser: the real tool builds the threaded example in
+//! a scratch copy and serves it; a WebSocket client on `/_dioxus` sees a save of
+//! the shading code become a patch in dx's format that follows the loader
+//! contract (DESIGN.md section 5), and a save that does not compile become dx's
+//! error messages. The page-side loader is tested in the browser tests.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e_support::{e2e_dir, free_port, wait_until, Browser, Scratch, FIRST_BUILD, PATCH};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+use wasm_mt_dev::patch::{readable, CONTRACT_IMPORTS};
+use wasm_mt_dev::wasm::ModuleView;
+
+const SCENE: &str = "wasm_mt_hotswap_example/raytracer_core/src/scene.rs";
+const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
+const PACKAGE: &str = "wasm_mt_hotswap_example";
+
+/// The tool's process, stopped when the test ends (pass or fail).
+struct Tool {
+    child: Child,
+    log: PathBuf,
+    port: u16,
+}
+
+impl Tool {
+    fn start(workspace: &Path) -> Tool {
+        let port = free_port();
+        std::fs::create_dir_all(e2e_dir()).unwrap();
+        let log = e2e_dir().join("wasm_mt_dev.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_wasm_mt_dev"))
+            .args(["--workspace"])
+            .arg(workspace)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("cannot start wasm_mt_dev");
+        Tool { child, log, port }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_for(&mut self, needle: &str, timeout: Duration) {
+        let log = self.log.clone();
+        let child = &mut self.child;
+        wait_until(&format!("`{needle}` in {}", log.display()), timeout, || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "wasm_mt_dev exited ({status}):\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::fs::read_to_string(&log)
+                .ok()
+                .filter(|text| text.contains(needle))
+                .map(|_| ())
+        });
+    }
+
+    fn get(&self, path: &str) -> (u16, HashMap<String, String>, Vec<u8>) {
+        http_get(self.port, path)
+    }
+
+    fn socket(&self, path: &str) -> WebSocket<MaybeTlsStream<TcpStream>> {
+        let (socket, _) = tungstenite::connect(format!("ws://127.0.0.1:{}{path}", self.port))
+            .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+        }
+        socket
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- wasm_mt_dev log ---\n{}", self.log());
+        }
+    }
+}
+
+/// A plain HTTP/1.0 GET: status, headers (lowercase names), body bytes.
+fn http_get(port: u16, path: &str) -> (u16, HashMap<String, String>, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response has a blank line");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, response[split + 4..].to_vec())
+}
+
+/// Text frames until one satisfies `pick`, or the deadline.
+fn read_until<T>(
+    socket: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    what: &str,
+    timeout: Duration,
+    mut pick: impl FnMut(&str) -> Option<T>,
+    seen: &mut Vec<String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                seen.push(text.to_string());
+                if let Some(found) = pick(&text) {
+                    return found;
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("the socket failed while waiting for {what}: {e}"),
+        }
+    }
+    panic!("no {what} within {timeout:?}; frames seen: {seen:#?}");
+}
+
+/// DESIGN.md 5.3 steps 1-3 on the page thread, as the loader will do them:
+/// compile, read `dylink.0`, grow memory and table, instantiate with the six
+/// contract imports, apply the data relocations once.
+const PAGE_THREAD_LINK: &str = r#"(async () => {
+  const jump = JUMP_TABLE;
+  const glue = await import('/wasm_mt_hotswap_example.js');
+  const base = await glue.default();
+  const table = base.__indirect_function_table;
+  const module = await WebAssembly.compile(await (await fetch(jump.lib)).arrayBuffer());
+  const dylink = new Uint8Array(WebAssembly.Module.customSections(module, 'dylink.0')[0]);
+  let p = 0;
+  const uleb = () => { let r = 0, s = 0, b; do { b = dylink[p++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
+  let info = null;
+  while (p < dylink.length) {
+    const type = dylink[p++], size = uleb(), end = p + size;
+    if (type === 1) info = { memorySize: uleb(), memoryAlign: uleb(), tableSize: uleb(), tableAlign: uleb() };
+    p = end;
+  }
+  const memoryBase = base.memory.grow(Math.ceil(info.memorySize / 65536)) * 65536;
+  const tableBase = table.length;
+  table.grow(jump.ifunc_count);
+  const i32 = (v) => new WebAssembly.Global({ value: 'i32', mutable: false }, v);
+  const tlsBefore = base.__tls_base.value;
+  const { exports } = await WebAssembly.instantiate(module, { env: {
+    memory: base.memory, __indirect_function_table: table,
+    __stack_pointer: base.__stack_pointer, __tls_base: base.__tls_base,
+    __memory_base: i32(memoryBase), __table_base: i32(tableBase) } });
+  exports.__wasm_apply_data_relocs();
+  let filled = 0;
+  for (let i = 0; i < jump.ifunc_count; i++) if (table.get(tableBase + i)) filled++;
+  const arityMismatch = Object.entries(jump.map).filter(([slot, index]) => {
+    const old = table.get(Number(slot)), now = table.get(tableBase + index);
+    return !old || !now || old.length !== now.length;
+  }).map(([slot]) => slot);
+  window.linkedPatch = { module, memoryBase, tableBase, ifunc: jump.ifunc_count, tls: tlsBefore };
+  return { info, filled, arityMismatch, tlsBefore, tlsAfter: base.__tls_base.value,
+           exports: Object.keys(exports) };
+})()"#;
+
+/// DESIGN.md 5.3 step 3 in a new thread, after the page's: a worker with its own
+/// instance of the base (as the pool's workers make one: the page's module and
+/// memory through wasm-bindgen's glue) grows its own table to the common base
+/// and instantiates the patch with its own stack pointer and TLS base. The
+/// patch's start function must find the data already initialised.
+const WORKER_LINK: &str = r#"(async () => {
+  const { module, memoryBase, tableBase, ifunc, tls } = window.linkedPatch;
+  const glue = await import('/wasm_mt_hotswap_example.js');
+  const base = await glue.default();
+  const baseModule = await WebAssembly.compileStreaming(fetch('/wasm_mt_hotswap_example_bg.wasm'));
+  const source = `self.onmessage = async ({ data }) => {
+    try {
+      const { glueUrl, baseModule, memory, module, memoryBase, tableBase, ifunc } = data;
+      const glue = await import(glueUrl);
+      const base = await glue.default({ module_or_path: baseModule, memory });
+      const table = base.__indirect_function_table;
+      const lengthBefore = table.length;
+      table.grow(tableBase + ifunc - lengthBefore);
+      const i32 = (v) => new WebAssembly.Global({ value: 'i32', mutable: false }, v);
+      const instance = new WebAssembly.Instance(module, { env: {
+        memory, __indirect_function_table: table,
+        __stack_pointer: base.__stack_pointer, __tls_base: base.__tls_base,
+        __memory_base: i32(memoryBase), __table_base: i32(tableBase) } });
+      let filled = 0;
+      for (let i = 0; i < ifunc; i++) if (table.get(tableBase + i)) filled++;
+      postMessage({ lengthBefore, filled, tls: base.__tls_base.value,
+                    exports: Object.keys(instance.exports) });
+    } catch (e) { postMessage({ error: String(e) }); }
+  };`;
+  const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const worker = new Worker(url, { type: 'module' });
+  const reply = await new Promise((resolve) => {
+    worker.onmessage = ({ data }) => resolve(data);
+    worker.onerror = (e) => resolve({ error: String(e.message || e) });
+    worker.postMessage({ glueUrl: new URL('/wasm_mt_hotswap_example.js', location).href,
+      baseModule, memory: base.memory, module, memoryBase, tableBase, ifunc });
+  });
+  worker.terminate();
+  return { ...reply, pageTls: tls };
+})()"#;
+
+/// Waits for a unit `DevserverMsg` (`"HotPatchStart"`, ...).
+fn wait_for_unit(
+    socket: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    name: &str,
+    seen: &mut Vec<String>,
+) {
+    let quoted = format!("\"{name}\"");
+    read_until(socket, name, PATCH, |t| (t == quoted).then_some(()), seen);
+}
+
+#[test]
+fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
+    let scratch = Scratch::new("wasm_mt_dev");
+    let mut tool = Tool::start(scratch.root());
+    tool.wait_for("serving http://", FIRST_BUILD);
+
+    // The page is served cross-origin isolated, and its module has the exports
+    // the contract promises (they must survive wasm-bindgen).
+    let (status, headers, _) = tool.get("/");
+    assert_eq!(status, 200);
+    assert_eq!(headers["cross-origin-opener-policy"], "same-origin");
+    assert_eq!(headers["cross-origin-embedder-policy"], "require-corp");
+    let (status, _, base) = tool.get(&format!("/{PACKAGE}_bg.wasm"));
+    assert_eq!(status, 200);
+    let base = ModuleView::parse(&base).unwrap();
+    let build_id = base
+        .exported_const("__hotswap_build_id")
+        .expect("the served module exports __hotswap_build_id");
+    for name in ["__stack_pointer", "__tls_base"] {
+        assert!(
+            base.exported(name).is_some(),
+            "the served module does not export {name}"
+        );
+    }
+    let base_slots: HashMap<u32, String> = base
+        .table_slots()
+        .into_iter()
+        .filter_map(|(func, slot)| Some((slot, base.func_names.get(&func)?.clone())))
+        .collect();
+
+    let mut devserver = tool.socket(&format!("/_dioxus?build_id={build_id}"));
+    let mut status_socket = tool.socket("/_dioxus/build_status");
+    let mut seen = Vec::new();
+
+    // A change of the sky's gradient, in the shading code the workers run.
+    scratch.edit(SCENE, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
+    wait_for_unit(&mut devserver, "HotPatchStart", &mut seen);
+    let message: serde_json::Value = read_until(
+        &mut devserver,
+        "a HotReload message",
+        PATCH,
+        |t| {
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .filter(|v| v.get("HotReload").is_some())
+        },
+        &mut seen,
+    );
+    let reload = &message["HotReload"];
+    assert_eq!(reload["for_build_id"], build_id as u64);
+    assert_eq!(reload["for_pid"], serde_json::Value::Null);
+    let table = &reload["jump_table"];
+    assert_eq!(table["aslr_reference"], 0);
+    let lib = table["lib"].as_str().unwrap();
+    assert!(
+        lib.starts_with("/_hotswap/") && lib.ends_with(".wasm"),
+        "{lib}"
+    );
+    let map = table["map"].as_object().unwrap();
+    assert!(!map.is_empty(), "an empty jump table: {table}");
+
+    let (status, headers, patch) = tool.get(lib);
+    assert_eq!(status, 200, "the patch {lib} is not served");
+    assert_eq!(headers["content-type"], "application/wasm");
+    assert_eq!(headers["cross-origin-embedder-policy"], "require-corp");
+    let features = wasmparser::WasmFeatures::default() | wasmparser::WasmFeatures::THREADS;
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(&patch)
+        .expect("the patch validates with threads");
+    let view = ModuleView::parse(&patch).unwrap();
+    for import in &view.imports {
+        assert!(
+            import.module == "env" && CONTRACT_IMPORTS.contains(&import.name.as_str()),
+            "the patch imports {}.{}, outside the contract",
+            import.module,
+            import.name
+        );
+    }
+    // The edited function is in the patch, and every jump names the same
+    // function on both sides.
+    assert!(
+        view.func_names
+            .values()
+            .any(|n| readable(n).ends_with("Scene>::trace")),
+        "the patch does not define Scene::trace"
+    );
+    let patch_table: Vec<&String> = view
+        .elements
+        .iter()
+        .filter(|e| e.offset.is_none())
+        .flat_map(|e| e.funcs.iter())
+        .map(|f| &view.func_names[f])
+        .collect();
+    assert_eq!(
+        table["ifunc_count"].as_u64().unwrap() as usize,
+        patch_table.len()
+    );
+    for (slot, index) in map {
+        let slot: u32 = slot.parse().unwrap();
+        let index = index.as_u64().unwrap() as usize;
+        assert_eq!(
+            base_slots.get(&slot),
+            Some(patch_table[index]),
+            "slot {slot} and patch index {index} name different functions"
+        );
+    }
+
+    // The page thread's half of the loader contract, done by hand in the real
+    // page: the patch instantiates against the running base with exactly the
+    // contract's imports, fills its table slots with functions of the same
+    // arity as the ones they replace, leaves the thread's TLS base alone, and
+    // the app still renders the same image afterwards (nothing is committed).
+    let mut browser = Browser::launch();
+    browser.goto(&format!("http://127.0.0.1:{}/", tool.port));
+    browser.eval("window.mtReady");
+    let before = browser.eval("window.renderReference()");
+    let linked = browser.eval(&PAGE_THREAD_LINK.replace("JUMP_TABLE", &table.to_string()));
+    assert_eq!(linked["filled"], table["ifunc_count"], "{linked}");
+    assert_eq!(linked["arityMismatch"], serde_json::json!([]), "{linked}");
+    assert_eq!(linked["tlsBefore"], linked["tlsAfter"], "{linked}");
+    assert_eq!(
+        linked["info"]["tableSize"], table["ifunc_count"],
+        "{linked}"
+    );
+    assert_eq!(
+        linked["exports"],
+        serde_json::json!(["__wasm_apply_data_relocs"]),
+        "{linked}"
+    );
+    let worker = browser.eval(WORKER_LINK);
+    eprintln!("page thread: {linked}\nworker: {worker}");
+    assert_eq!(worker["error"], serde_json::Value::Null, "{worker}");
+    assert_eq!(worker["filled"], table["ifunc_count"], "{worker}");
+    assert_ne!(
+        worker["tls"], worker["pageTls"],
+        "a worker has its own TLS block: {worker}"
+    );
+    let after = browser.eval("window.renderReference()");
+    assert_eq!(before["hash"], after["hash"], "{before} vs {after}");
+    drop(browser);
+
+    // A save that does not compile: dx's failure message, then the compiler's
+    // output on the status socket. The page keeps running the last patch.
+    scratch.edit(SCENE, "let k = 0.25 *", "let k = \"half\" *");
+    wait_for_unit(&mut devserver, "FullReloadFailed", &mut seen);
+    let error = read_until(
+        &mut status_socket,
+        "a BuildError status",
+        PATCH,
+        |t| {
+            let v: serde_json::Value = serde_json::from_str(t).ok()?;
+            (v["type"] == "BuildError")
+                .then(|| v["data"]["error"].as_str().unwrap_or("").to_string())
+        },
+        &mut seen,
+    );
+    assert!(
+        error.contains("error[E0277]") || error.contains("error["),
+        "{error}"
+    );
+    assert!(
+        error.contains("scene.rs"),
+        "the error names the file: {error}"
+    );
+    assert!(
+        !error.contains('\u{1b}'),
+        "ANSI colours reach the page: {error}"
+    );
+
+    // Fixing it patches again.
+    scratch.edit(SCENE, "let k = \"half\" *", "let k = 0.75 *");
+    let second = read_until(
+        &mut devserver,
+        "the second HotReload",
+        PATCH,
+        |t| {
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .filter(|v| v.get("HotReload").is_some())
+        },
+        &mut seen,
+    );
+    let second_lib = second["HotReload"]["jump_table"]["lib"].as_str().unwrap();
+    assert_ne!(second_lib, lib, "each patch has its own file");
+    assert_eq!(tool.get(second_lib).0, 200);
+
+    // A page of another build is told to reload instead of getting patches.
+    let mut stale = tool.socket("/_dioxus?build_id=1");
+    wait_for_unit(&mut stale, "FullReloadCommand", &mut seen);
+
+    // A changed struct cannot be patched (the tool does not tell a harmless
+    // change from a layout change): it rebuilds and tells the page to reload.
+    scratch.edit(
+        SCENE,
+        "#[derive(Clone, Copy, Debug)]\npub struct Ray",
+        "#[derive(Clone, Copy, Debug, PartialEq)]\npub struct Ray",
+    );
+    wait_for_unit(&mut devserver, "FullReloadStart", &mut seen);
+    wait_for_unit(&mut devserver, "FullReloadCommand", &mut seen);
+    assert!(
+        tool.log().contains("struct Ray changed"),
+        "the log says why it rebuilt"
+    );
+    let (_, _, rebuilt) = tool.get(&format!("/{PACKAGE}_bg.wasm"));
+    let rebuilt_id = ModuleView::parse(&rebuilt)
+        .unwrap()
+        .exported_const("__hotswap_build_id");
+    assert!(
+        rebuilt_id.is_some() && rebuilt_id != Some(build_id),
+        "a rebuilt base has a new build id"
+    );
+}
