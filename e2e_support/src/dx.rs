@@ -1,12 +1,10 @@
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::process::LoggedProcess;
 use crate::{e2e_dir, wait_until, Scratch};
 
 /// What `scripts/common.sh` exports for dx: 1 MiB of glibc's optional static TLS.
@@ -21,9 +19,7 @@ const APP_CONNECTED: &str = "hotswap_runtime: connected, ready for patches";
 /// `target/e2e/<name>-dx.log`; when a test panics, the tail is printed.
 /// Dropping it stops dx and the app it launched.
 pub struct Dx {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    log_path: PathBuf,
+    process: LoggedProcess,
     sweeper: Sweeper,
     /// The dev server's port (the page's port for web apps).
     pub port: u16,
@@ -86,42 +82,16 @@ impl Dx {
             // dx packs only the rlibs under the workspace folder into the web
             // build's fat archive, so the target dir must stay inside the copy.
             .env_remove("CARGO_TARGET_DIR")
-            .envs(envs.iter().map(|(key, value)| (key, value)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so stopping dx also stops the app it launched.
-            .process_group(0);
-        let mut child = command.spawn().unwrap_or_else(|err| {
-            panic!("cannot start dx ({err}): run scripts/setup to install dioxus-cli 0.7.10")
-        });
-        let log = Arc::new(Mutex::new(String::new()));
-        let file = Arc::new(Mutex::new(File::create(&log_path).unwrap()));
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        for stream in [
-            Box::new(stdout) as Box<dyn std::io::Read + Send>,
-            Box::new(stderr),
-        ] {
-            let (log, file) = (log.clone(), file.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let line = strip_ansi(&line);
-                    let _ = writeln!(file.lock().unwrap(), "{line}");
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        eprintln!(
-            "started dx on 127.0.0.1:{port}, log in {}",
-            log_path.display()
-        );
-        Dx {
-            child,
-            log,
+            .envs(envs.iter().map(|(key, value)| (key, value)));
+        let process = LoggedProcess::spawn(
+            &mut command,
+            "dx",
             log_path,
+            "run scripts/setup to install dioxus-cli 0.7.10",
+        );
+        eprintln!("started dx on 127.0.0.1:{port}");
+        Dx {
+            process,
             sweeper: Sweeper::start(scratch.root().join("target")),
             port,
         }
@@ -130,7 +100,7 @@ impl Dx {
     /// dx's pid, which is also the id of the process group holding dx, its
     /// builds and the app it launched (`kill -- -<pid>` stops them all).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// How many `-Csave-temps` leftovers were removed after this session's patches so far.
@@ -140,27 +110,17 @@ impl Dx {
 
     /// Everything dx printed so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// How many lines of dx's output contain `needle`.
     pub fn count(&self, needle: &str) -> usize {
-        self.log()
-            .lines()
-            .filter(|line| line.contains(needle))
-            .count()
+        self.process.count(needle)
     }
 
     /// Wait until dx has printed `needle` more than `seen` times; returns the line.
     pub fn wait_for_line(&mut self, needle: &str, seen: usize, timeout: Duration) -> String {
-        wait_until(&format!("dx to print {needle:?}"), timeout, || {
-            self.assert_running();
-            self.log()
-                .lines()
-                .filter(|line| line.contains(needle))
-                .nth(seen)
-                .map(str::to_string)
-        })
+        self.process.wait_for_line(needle, seen, timeout)
     }
 
     /// Wait for dx's `Hot-patching: <file> took <N>ms` line number `seen + 1`
@@ -200,22 +160,7 @@ impl Dx {
 
     /// Panic with dx's exit status if it stopped.
     pub fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("dx exited early with {status}");
-        }
-    }
-
-    fn stop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        for signal in ["-TERM", "-KILL"] {
-            let _ = Command::new("kill").args([signal, "--", &group]).status();
-            for _ in 0..50 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+        self.process.assert_running();
     }
 }
 
@@ -244,55 +189,5 @@ impl Sweeper {
 impl Drop for Sweeper {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Dx {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            let log = self.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(150)..];
-            eprintln!(
-                "----- last {} lines of dx's output (all of it in {}) -----\n{}\n-----",
-                tail.len(),
-                self.log_path.display(),
-                tail.join("\n")
-            );
-        }
-    }
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ params final-byte
-            if chars.next() == Some('[') {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn strips_colours() {
-        assert_eq!(
-            super::strip_ansi(
-                "\u{1b}[1;32mHot-patching:\u{1b}[0m a.rs took \u{1b}[35m12ms\u{1b}[0m"
-            ),
-            "Hot-patching: a.rs took 12ms"
-        );
     }
 }

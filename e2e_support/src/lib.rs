@@ -12,11 +12,14 @@
 pub mod browser;
 mod dx;
 pub mod http;
+mod mt_dev;
+mod process;
 mod scratch;
 mod wait;
 
 pub use browser::Browser;
 pub use dx::Dx;
+pub use mt_dev::MtDev;
 pub use save_temps_sweep;
 pub use scratch::{edit_file, Scratch};
 pub use serde_json;

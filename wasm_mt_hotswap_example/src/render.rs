@@ -5,7 +5,7 @@
 
 use hotswap_runtime::subsecond::HotFn;
 use rayon::prelude::*;
-use raytracer_core::{image_len, to_rgba, BYTES_PER_PIXEL};
+use raytracer_core::{fnv1a64, image_len, to_rgba, BYTES_PER_PIXEL};
 
 use crate::{scene, shade};
 
@@ -75,6 +75,20 @@ pub fn render_rows(width: u32, height: u32, rows: Vec<(u32, &mut [u8])>) {
     }
 }
 
+/// The reference render done on the calling thread alone, through the hot
+/// boundary: its hash tells which version of the code this thread runs.
+pub fn reference_hash_on_this_thread() -> u64 {
+    let (width, height) = (REFERENCE_WIDTH, REFERENCE_HEIGHT);
+    let mut image = vec![0; image_len(width, height)];
+    let rows = image
+        .chunks_exact_mut(width as usize * BYTES_PER_PIXEL)
+        .enumerate()
+        .map(|(y, row)| (y as u32, row))
+        .collect();
+    HotFn::current(render_rows).call((width, height, rows));
+    fnv1a64(&image)
+}
+
 /// Renders on a rayon pool of `threads` OS threads: the native side of every
 /// comparison with the browser.
 #[cfg(not(target_arch = "wasm32"))]
@@ -94,7 +108,7 @@ pub fn native_pool(threads: u32) -> rayon::ThreadPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raytracer_core::{fnv1a64, hash_hex};
+    use raytracer_core::hash_hex;
 
     fn plain(width: u32, height: u32) -> Vec<u8> {
         let mut image = vec![0; image_len(width, height)];
@@ -105,6 +119,11 @@ mod tests {
             .collect();
         render_rows(width, height, rows);
         image
+    }
+
+    #[test]
+    fn one_thread_alone_renders_the_reference() {
+        assert_eq!(reference_hash_on_this_thread(), REFERENCE_HASH);
     }
 
     #[test]

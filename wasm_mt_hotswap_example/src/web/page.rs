@@ -282,6 +282,21 @@ impl App {
         ]))
     }
 
+    /// Every rayon thread renders the reference alone, at its safe point, and
+    /// reports the hash: after a hot patch, all of them must have the new one.
+    async fn thread_hashes(&self) -> Result<Array, JsValue> {
+        let hashes = self
+            .pool
+            .at_safe_point(|_| hash_hex(render::reference_hash_on_this_thread()))
+            .await?;
+        Ok(hashes
+            .into_iter()
+            .map(|(thread, hash)| {
+                JsValue::from(object(&[("thread", thread.into()), ("hash", hash.into())]))
+            })
+            .collect())
+    }
+
     fn chosen_threads(&self) -> u32 {
         let n = self.threads_input.value_as_number();
         if n.is_finite() && n >= 1.0 {
@@ -360,6 +375,11 @@ impl App {
         expose_async(&self.window, "mtSafePoint", move |_| {
             let app = app.clone();
             async move { app.safe_point().await.map(Into::into) }
+        });
+        let app = self.clone();
+        expose_async(&self.window, "mtThreadHashes", move |_| {
+            let app = app.clone();
+            async move { app.thread_hashes().await.map(Into::into) }
         });
         let app = self.clone();
         let canvas_hash =

@@ -1,0 +1,63 @@
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::LoggedProcess;
+use crate::{checkout_root, e2e_dir, Scratch};
+
+/// A running `wasm_mt_dev`, the threaded example's dev server (what
+/// `scripts/dev mt` starts), on a scratch workspace. Its log is in
+/// `target/e2e/<name>-wasm_mt_dev.log`; dropping it stops it.
+pub struct MtDev {
+    process: LoggedProcess,
+    /// Where it serves the page, `/_dioxus` and the patches.
+    pub port: u16,
+}
+
+impl MtDev {
+    /// Build the tool in this checkout and start it on `scratch`.
+    pub fn start(scratch: &Scratch, name: &str) -> MtDev {
+        let checkout = checkout_root();
+        let built = Command::new("cargo")
+            .args(["build", "-q", "-p", "wasm_mt_dev"])
+            .current_dir(&checkout)
+            .status()
+            .expect("cannot run cargo");
+        assert!(built.success(), "cargo build -p wasm_mt_dev failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| checkout.join("target"), Into::into);
+        let port = crate::free_port();
+        std::fs::create_dir_all(e2e_dir()).unwrap();
+        let process = LoggedProcess::spawn(
+            Command::new(target.join("debug").join("wasm_mt_dev"))
+                .arg("--workspace")
+                .arg(scratch.root())
+                .args(["--port", &port.to_string()])
+                .env("CARGO_TERM_COLOR", "never")
+                .env_remove("CARGO_TARGET_DIR"),
+            "wasm_mt_dev",
+            e2e_dir().join(format!("{name}-wasm_mt_dev.log")),
+            "run scripts/setup (it needs nightly with rust-src and wasm-bindgen-cli)",
+        );
+        MtDev { process, port }
+    }
+
+    /// Wait until the first build is served.
+    pub fn wait_until_serving(&mut self, timeout: Duration) {
+        self.process.wait_for_line("serving http://", 0, timeout);
+    }
+
+    /// Wait for the tool's `patch N ready in M ms` line number `seen + 1`; returns the line.
+    pub fn wait_for_patch(&mut self, seen: usize, timeout: Duration) -> String {
+        self.process.wait_for_line("ready in", seen, timeout)
+    }
+
+    /// Wait until it has printed `needle` more than `seen` times; returns the line.
+    pub fn wait_for_line(&mut self, needle: &str, seen: usize, timeout: Duration) -> String {
+        self.process.wait_for_line(needle, seen, timeout)
+    }
+
+    /// How many lines of its output contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.process.count(needle)
+    }
+}

@@ -1,0 +1,198 @@
+//! Hot patches of the threaded ray tracer in headless Chromium, through the
+//! project's own pipeline (`wasm_mt_dev`, what `scripts/dev mt` runs): an edit
+//! of the shading that every rayon thread runs lands in every thread, with no
+//! reload, the same pool, and the page's state kept; two quick edits land in
+//! order; a non-compiling edit leaves the page running and its fix patches.
+//!
+//! "Every thread runs the new code" is checked by pixels: each rayon thread
+//! renders the reference scene alone through the hot boundary, and each hash
+//! must equal the native render of the edited scratch copy.
+
+use std::process::Command;
+
+use e2e_support::serde_json::{json, Value};
+use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
+
+const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
+const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
+
+#[test]
+fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
+    let scratch = Scratch::new("mt-patch");
+    let mut tool = MtDev::start(&scratch, "mt-patch");
+    tool.wait_until_serving(FIRST_BUILD);
+    let mut browser = Browser::launch();
+    browser.goto(&format!("http://127.0.0.1:{}/", tool.port));
+    let ready = browser.eval("window.mtReady");
+    let workers = ready["workers"].as_u64().expect("mtReady.workers") as usize;
+    assert!(workers >= 2, "{ready}");
+    browser.wait_for(
+        "the page to connect to wasm_mt_dev",
+        "document.getElementById('hotswap-status')?.dataset.connects",
+        PATCH,
+    );
+    browser.eval("window.pageId = performance.timeOrigin");
+    let before = browser.eval("window.mtSafePoint()");
+    let frame_before = browser.eval("window.renderStats.frame").as_u64().unwrap();
+
+    // One edit of code every rayon thread runs: the sky upside down.
+    scratch.edit(SHADE, SKY, "let k = 0.5 * (1.0 - ray.dir.y);");
+    wait_for_patches(&mut browser, 1);
+    let upside_down = native_reference_hash(&scratch);
+    assert_every_thread_renders(&mut browser, workers, &upside_down);
+    let render = browser.eval("window.renderReference()");
+    assert_eq!(render["hash"], upside_down.as_str(), "{render}");
+    assert!(
+        render["workersUsed"].as_array().map_or(0, Vec::len) > 1,
+        "{render}"
+    );
+
+    // Same page, same pool, state in shared memory kept.
+    assert_eq!(
+        browser.eval("window.pageId === performance.timeOrigin"),
+        true,
+        "the page reloaded"
+    );
+    assert_eq!(
+        browser.eval("window.mtReady.then(r => r.workers)"),
+        workers as u64
+    );
+    let after = browser.eval("window.mtSafePoint()");
+    let kept: Vec<u64> = counts(&before["runs"]).iter().map(|n| n + 1).collect();
+    assert_eq!(
+        counts(&after["runs"]),
+        kept,
+        "safe-point counters: {before} then {after}"
+    );
+    assert!(
+        render["frame"].as_u64() > Some(frame_before),
+        "the frame counter went from {frame_before} to {}",
+        render["frame"]
+    );
+
+    // Two saves in quick succession: both land, in order, on every thread.
+    scratch.edit(
+        SHADE,
+        "let k = 0.5 * (1.0 - ray.dir.y);",
+        "let k = 0.25 * (1.0 - ray.dir.y);",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    scratch.edit(
+        SHADE,
+        "let k = 0.25 * (1.0 - ray.dir.y);",
+        "let k = 0.75 * (1.0 - ray.dir.y);",
+    );
+    let quick = native_reference_hash(&scratch);
+    wait_until_thread_hashes(&mut browser, workers, &quick);
+
+    // A save that does not compile: the page keeps running the last good code.
+    let patches = overlay_count(&mut browser, "patches");
+    scratch.edit(
+        SHADE,
+        "let k = 0.75 * (1.0 - ray.dir.y);",
+        "let k: u32 = 0.75 * (1.0 - ray.dir.y);",
+    );
+    browser.wait_for(
+        "the overlay to show the compile error",
+        "(() => { const s = document.getElementById('hotswap-status'); \
+           return s && s.dataset.state === 'error' && s.textContent.includes('build failed') \
+           && s.textContent; })()",
+        PATCH,
+    );
+    assert_every_thread_renders(&mut browser, workers, &quick);
+    scratch.edit(SHADE, "let k: u32 = 0.75 * (1.0 - ray.dir.y);", SKY);
+    wait_for_patches(&mut browser, patches + 1);
+    assert_every_thread_renders(&mut browser, workers, &native_reference_hash(&scratch));
+    assert_eq!(
+        browser.eval("window.pageId === performance.timeOrigin"),
+        true,
+        "the page reloaded"
+    );
+    browser.screenshot(&e2e_support::e2e_dir().join("mt-after-patches.png"));
+}
+
+/// Every rayon thread renders the reference alone and gets `expected`.
+fn assert_every_thread_renders(browser: &mut Browser, workers: usize, expected: &str) {
+    let hashes = browser.eval("window.mtThreadHashes()");
+    let want: Vec<Value> = (0..workers)
+        .map(|thread| json!({ "thread": thread, "hash": expected }))
+        .collect();
+    assert_eq!(hashes, json!(want), "each thread's reference render");
+}
+
+fn wait_until_thread_hashes(browser: &mut Browser, workers: usize, expected: &str) {
+    let all = format!(
+        "window.mtThreadHashes().then(h => h.length === {workers} \
+           && h.every(t => t.hash === '{expected}') && h)"
+    );
+    browser.wait_for("every thread to run the last edit", &all, PATCH);
+}
+
+fn wait_for_patches(browser: &mut Browser, patches: u64) {
+    let expression = format!(
+        "(() => {{ const s = document.getElementById('hotswap-status'); \
+           return s && Number(s.dataset.patches || 0) >= {patches} && s.textContent; }})()"
+    );
+    let text = browser.wait_for(&format!("patch {patches} to land"), &expression, PATCH);
+    assert!(
+        text.as_str().unwrap_or_default().contains("patched"),
+        "{text}"
+    );
+}
+
+fn overlay_count(browser: &mut Browser, name: &str) -> u64 {
+    let value = browser.eval(&format!(
+        "Number(document.getElementById('hotswap-status')?.dataset.{name} || 0)"
+    ));
+    value.as_u64().unwrap_or(0)
+}
+
+/// The reference render's hash from a native build of the scratch copy as it is now.
+fn native_reference_hash(scratch: &Scratch) -> String {
+    let output = Command::new("cargo")
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "wasm_mt_hotswap_example",
+            "--example",
+            "native_bench",
+        ])
+        .args([
+            "--",
+            "--runs",
+            "1",
+            "--threads",
+            "1",
+            "--width",
+            "64",
+            "--height",
+            "48",
+        ])
+        .current_dir(scratch.root())
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("cannot run cargo");
+    assert!(
+        output.status.success(),
+        "native_bench failed in the scratch copy:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json_line(&output.stdout);
+    report["hash"].as_str().expect("a hash").to_string()
+}
+
+fn serde_json_line(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    text.lines()
+        .rev()
+        .find_map(|line| e2e_support::serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("no JSON line in {text:?}"))
+}
+
+fn counts(value: &Value) -> Vec<u64> {
+    value
+        .as_array()
+        .map(|runs| runs.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default()
+}
