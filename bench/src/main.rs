@@ -8,18 +8,22 @@
 mod cleanup;
 mod common;
 mod mt;
+mod mt_patch;
 mod server;
 mod settings;
 mod soak;
 mod wasm;
 
 const USAGE: &str = "\
-usage: scripts/bench <server|wasm|mt|soak server|soak wasm>
+usage: scripts/bench <server|wasm|mt|mt-patch|soak server|soak wasm>
 
   server  save -> new response: dx hot patch vs cargo rebuild + restart,
           for the server example as it is and with 3,000 generated functions
   wasm    save -> change live in the page: dx hot patch vs dx rebuild + reload
   mt      the multi-threaded wasm ray tracer: 1 vs 2 workers, and vs native
+  mt-patch
+          save -> new shading live in every thread of the threaded ray tracer:
+          wasm_mt_dev hot patch (1 and 2 threads) vs dx rebuild + reload
   soak server [N], soak wasm [N]
           one long session: N consecutive patches (default 200); lost patches,
           failed requests, reconnects, reloads and latency drift
@@ -52,6 +56,7 @@ fn main() {
         Some("server") => server::run(),
         Some("wasm") => wasm::run(),
         Some("mt") => mt::run(),
+        Some("mt-patch") => mt_patch::run(),
         Some("soak") => soak::run(&args[1..]),
         Some("-h" | "--help" | "help") => println!("{USAGE}"),
         None => {
