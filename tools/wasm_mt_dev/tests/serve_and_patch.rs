@@ -17,6 +17,9 @@ use tungstenite::{Message, WebSocket};
 use wasm_mt_dev::patch::{readable, CONTRACT_IMPORTS};
 use wasm_mt_dev::wasm::ModuleView;
 
+/// The shading every rayon thread runs.
+const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
+/// The reusable part of the ray tracer, a dependency of the example.
 const SCENE: &str = "wasm_mt_hotswap_example/raytracer_core/src/scene.rs";
 const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
 const PACKAGE: &str = "wasm_mt_hotswap_example";
@@ -272,7 +275,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let mut seen = Vec::new();
 
     // A change of the sky's gradient, in the shading code the workers run.
-    scratch.edit(SCENE, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
+    scratch.edit(SHADE, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
     wait_for_unit(&mut devserver, "HotPatchStart", &mut seen);
     let message: serde_json::Value = read_until(
         &mut devserver,
@@ -380,7 +383,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
 
     // A save that does not compile: dx's failure message, then the compiler's
     // output on the status socket. The page keeps running the last patch.
-    scratch.edit(SCENE, "let k = 0.25 *", "let k = \"half\" *");
+    scratch.edit(SHADE, "let k = 0.25 *", "let k = \"half\" *");
     wait_for_unit(&mut devserver, "FullReloadFailed", &mut seen);
     let error = read_until(
         &mut status_socket,
@@ -398,7 +401,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
         "{error}"
     );
     assert!(
-        error.contains("scene.rs"),
+        error.contains("shade.rs"),
         "the error names the file: {error}"
     );
     assert!(
@@ -407,7 +410,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     );
 
     // Fixing it patches again.
-    scratch.edit(SCENE, "let k = \"half\" *", "let k = 0.75 *");
+    scratch.edit(SHADE, "let k = \"half\" *", "let k = 0.75 *");
     let second = read_until(
         &mut devserver,
         "the second HotReload",
