@@ -160,6 +160,7 @@ impl Session {
         let linked = std::fs::read(&linked_path)?;
         let resolved = patch::resolve(&linked, &self.base.layout)?;
         patch::check(&resolved.bytes)?;
+        patch::check_tls_offsets(&resolved.bytes, &self.base.layout)?;
         if !resolved.trapping.is_empty() {
             say(format!(
                 "{} calls in the patch reach functions the base does not have and will trap if run: {}",
