@@ -249,7 +249,12 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let build_id = base
         .exported_const("__hotswap_build_id")
         .expect("the served module exports __hotswap_build_id");
-    for name in ["__stack_pointer", "__tls_base"] {
+    for name in [
+        "__stack_pointer",
+        "__tls_base",
+        "__indirect_function_table",
+        "memory",
+    ] {
         assert!(
             base.exported(name).is_some(),
             "the served module does not export {name}"
