@@ -83,6 +83,7 @@ fn run(config: Config, port: u16) -> Result<(), String> {
     ));
 
     let saves = Saves::watch(&session.source_dirs()).map_err(|e| e.to_string())?;
+    session.warm_up();
     while let Some((files, saved_at)) = saves.next() {
         handle(&mut session, &hub, &files, saved_at);
     }
@@ -149,6 +150,7 @@ fn handle(session: &mut Session, hub: &Hub, files: &[PathBuf], saved_at: std::ti
             hub.send(&DevserverMsg::FullReloadStart);
             match session.rebuild() {
                 Ok(()) => {
+                    session.warm_up();
                     hub.new_base(session.build_id());
                     hub.status("Ready", None);
                     hub.send(&DevserverMsg::FullReloadCommand);

@@ -366,6 +366,52 @@ pub fn check(resolved: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks the one layout assumption of the thread-local rewrite (DESIGN.md 2.3):
+/// every thread-local access in the patch's code (`i32.const X; global.get
+/// $__tls_base; i32.add`) lands inside a thread-local of the base, i.e. the
+/// stub's TLS segment really starts the patch's TLS block. Only the patch's own
+/// TLS set-up functions, which nothing calls, may point elsewhere.
+pub fn check_tls_offsets(resolved: &[u8], base: &BaseLayout) -> Result<(), Error> {
+    let view = ModuleView::parse(resolved)?;
+    let mut global_imports = view
+        .imports
+        .iter()
+        .filter(|i| matches!(i.kind, ViewImportKind::Global { .. }));
+    let Some(tls_base) = global_imports.position(|i| i.name == "__tls_base") else {
+        return Ok(());
+    };
+    let inside_base = |offset: u32| {
+        base.tls
+            .values()
+            .any(|sym| offset >= sym.offset && offset < sym.offset + sym.size.max(1))
+    };
+    for (func, body) in &view.bodies {
+        let name = view.func_names.get(func).map(String::as_str).unwrap_or("");
+        if matches!(name, "__wasm_apply_tls_relocs" | "__wasm_init_tls") {
+            continue;
+        }
+        let mut previous = None;
+        for op in body.get_operators_reader()? {
+            let op = op?;
+            if let (
+                Some(wasmparser::Operator::I32Const { value }),
+                wasmparser::Operator::GlobalGet { global_index },
+            ) = (&previous, &op)
+            {
+                if *global_index as usize == tls_base && !inside_base(*value as u32) {
+                    return Err(Error::msg(format!(
+                        "{} reads thread-local storage at offset {value}, outside the base's \
+                         thread-locals: the patch's TLS block is not laid out like the base's",
+                        readable(name)
+                    )));
+                }
+            }
+            previous = Some(op);
+        }
+    }
+    Ok(())
+}
+
 /// Names of a jump table's functions whose code the patch changes, for the log:
 /// only the slots the patch redirects, deduplicated and demangled.
 pub fn summary(names: &BTreeMap<u64, String>, limit: usize) -> String {
@@ -511,6 +557,29 @@ mod tests {
         let linked = wat::parse_str(LINKED).unwrap();
         let err = resolve(&linked, &base).unwrap_err();
         assert!(err.0.contains("_RSTATIC"), "{err}");
+    }
+
+    #[test]
+    fn thread_local_accesses_must_land_in_the_bases_thread_locals() {
+        let patch = |offset: u32| {
+            wat::parse_str(format!(
+                r#"(module (import "env" "__tls_base" (global $tb (mut i32)))
+                    (func $_Rf (result i32) i32.const {offset} global.get $tb i32.add)
+                    (func $__wasm_apply_tls_relocs (result i32) i32.const 999 global.get $tb i32.add))"#
+            ))
+            .unwrap()
+        };
+        let mut base = base();
+        base.tls.insert(
+            "_RTLS".into(),
+            crate::layout::TlsSym {
+                offset: 16,
+                size: 8,
+            },
+        );
+        check_tls_offsets(&patch(20), &base).unwrap();
+        let err = check_tls_offsets(&patch(24), &base).unwrap_err();
+        assert!(err.0.contains("offset 24"), "{err}");
     }
 
     #[test]

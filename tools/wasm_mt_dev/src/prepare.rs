@@ -23,12 +23,12 @@ pub const BUILD_ID: &str = "__hotswap_build_id";
 pub const JUMP_TABLE_SLOT: &str = "__hotswap_jump_table_slot";
 
 /// The build id of a linked base: FNV-1a of its bytes, 31 bits so JS reads a
-/// non-negative number.
+/// non-negative number, never 0 (what dx's clients send on the web).
 pub fn build_id(linked: &[u8]) -> u32 {
     let hash = linked.iter().fold(0x811c9dc5u32, |h, b| {
         (h ^ *b as u32).wrapping_mul(0x01000193)
     });
-    hash & 0x7fff_ffff
+    (hash & 0x7fff_ffff).max(1)
 }
 
 /// What [`prepare`] did, for the log and the tests.

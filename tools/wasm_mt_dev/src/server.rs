@@ -125,10 +125,11 @@ async fn devserver_socket(
         let greeting = {
             let state = hub.state.lock().unwrap();
             match connect.build_id {
+                // dx's own clients always say 0 on the web: no claim either way.
+                None | Some(0) => None,
                 Some(id) if id == state.build_id as u64 => state.last_patch.clone(),
                 // A page of another build cannot be patched: it should reload.
                 Some(_) => Some(serde_json::to_string(&DevserverMsg::FullReloadCommand).unwrap()),
-                None => None,
             }
         };
         forward(socket, rx, greeting, |o| match o {

@@ -17,11 +17,14 @@ use tungstenite::{Message, WebSocket};
 use wasm_mt_dev::patch::{readable, CONTRACT_IMPORTS};
 use wasm_mt_dev::wasm::ModuleView;
 
-/// The shading every rayon thread runs.
-const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
-/// The reusable part of the ray tracer, a dependency of the example.
 const SCENE: &str = "wasm_mt_hotswap_example/raytracer_core/src/scene.rs";
 const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
+/// Where the sky's gradient is computed, and the function it is in: the first
+/// of these files that has it (the shading moved from the core to the example).
+const SKY_HOMES: [(&str, &str); 2] = [
+    ("wasm_mt_hotswap_example/src/shade.rs", "::shade::sky"),
+    (SCENE, "Scene>::trace"),
+];
 const PACKAGE: &str = "wasm_mt_hotswap_example";
 
 /// The tool's process, stopped when the test ends (pass or fail).
@@ -150,84 +153,72 @@ fn read_until<T>(
     panic!("no {what} within {timeout:?}; frames seen: {seen:#?}");
 }
 
-/// DESIGN.md 5.3 steps 1-3 on the page thread, as the loader will do them:
-/// compile, read `dylink.0`, grow memory and table, instantiate with the six
-/// contract imports, apply the data relocations once.
-const PAGE_THREAD_LINK: &str = r#"(async () => {
+/// DESIGN.md 5.3 steps 1-3, as the loader does them, in two new threads of the
+/// real page, so that the app's own threads (and its loader, if it has one) are
+/// left alone: each worker instantiates the base from the page's module and
+/// memory through wasm-bindgen's glue (as the pool's workers do), grows its own
+/// table by `ifunc_count`, and instantiates the patch with the six contract
+/// imports and its own stack pointer and TLS base. The first one also reads
+/// `dylink.0`, grows the shared memory and applies the data relocations; the
+/// second must find the patch's data initialised by the first.
+const LINK_IN_TWO_THREADS: &str = r#"(async () => {
   const jump = JUMP_TABLE;
-  const glue = await import('/wasm_mt_hotswap_example.js');
-  const base = await glue.default();
-  const table = base.__indirect_function_table;
-  const module = await WebAssembly.compile(await (await fetch(jump.lib)).arrayBuffer());
-  const dylink = new Uint8Array(WebAssembly.Module.customSections(module, 'dylink.0')[0]);
-  let p = 0;
-  const uleb = () => { let r = 0, s = 0, b; do { b = dylink[p++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
-  let info = null;
-  while (p < dylink.length) {
-    const type = dylink[p++], size = uleb(), end = p + size;
-    if (type === 1) info = { memorySize: uleb(), memoryAlign: uleb(), tableSize: uleb(), tableAlign: uleb() };
-    p = end;
-  }
-  const memoryBase = base.memory.grow(Math.ceil(info.memorySize / 65536)) * 65536;
-  const tableBase = table.length;
-  table.grow(jump.ifunc_count);
-  const i32 = (v) => new WebAssembly.Global({ value: 'i32', mutable: false }, v);
-  const tlsBefore = base.__tls_base.value;
-  const { exports } = await WebAssembly.instantiate(module, { env: {
-    memory: base.memory, __indirect_function_table: table,
-    __stack_pointer: base.__stack_pointer, __tls_base: base.__tls_base,
-    __memory_base: i32(memoryBase), __table_base: i32(tableBase) } });
-  exports.__wasm_apply_data_relocs();
-  let filled = 0;
-  for (let i = 0; i < jump.ifunc_count; i++) if (table.get(tableBase + i)) filled++;
-  const arityMismatch = Object.entries(jump.map).filter(([slot, index]) => {
-    const old = table.get(Number(slot)), now = table.get(tableBase + index);
-    return !old || !now || old.length !== now.length;
-  }).map(([slot]) => slot);
-  window.linkedPatch = { module, memoryBase, tableBase, ifunc: jump.ifunc_count, tls: tlsBefore };
-  return { info, filled, arityMismatch, tlsBefore, tlsAfter: base.__tls_base.value,
-           exports: Object.keys(exports) };
-})()"#;
-
-/// DESIGN.md 5.3 step 3 in a new thread, after the page's: a worker with its own
-/// instance of the base (as the pool's workers make one: the page's module and
-/// memory through wasm-bindgen's glue) grows its own table to the common base
-/// and instantiates the patch with its own stack pointer and TLS base. The
-/// patch's start function must find the data already initialised.
-const WORKER_LINK: &str = r#"(async () => {
-  const { module, memoryBase, tableBase, ifunc, tls } = window.linkedPatch;
-  const glue = await import('/wasm_mt_hotswap_example.js');
-  const base = await glue.default();
+  const glueUrl = new URL('/wasm_mt_hotswap_example.js', location).href;
+  const glue = await import(glueUrl);
+  const page = await glue.default();
   const baseModule = await WebAssembly.compileStreaming(fetch('/wasm_mt_hotswap_example_bg.wasm'));
+  const patch = await WebAssembly.compile(await (await fetch(jump.lib)).arrayBuffer());
   const source = `self.onmessage = async ({ data }) => {
     try {
-      const { glueUrl, baseModule, memory, module, memoryBase, tableBase, ifunc } = data;
+      const { glueUrl, baseModule, memory, patch, jump } = data;
+      let { memoryBase } = data;
       const glue = await import(glueUrl);
       const base = await glue.default({ module_or_path: baseModule, memory });
       const table = base.__indirect_function_table;
-      const lengthBefore = table.length;
-      table.grow(tableBase + ifunc - lengthBefore);
+      let info = null;
+      if (memoryBase === undefined) {
+        const dylink = new Uint8Array(WebAssembly.Module.customSections(patch, 'dylink.0')[0]);
+        let p = 0;
+        const uleb = () => { let r = 0, s = 0, b; do { b = dylink[p++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
+        while (p < dylink.length) {
+          const type = dylink[p++], size = uleb(), end = p + size;
+          if (type === 1) info = { memorySize: uleb(), memoryAlign: uleb(), tableSize: uleb(), tableAlign: uleb() };
+          p = end;
+        }
+        memoryBase = memory.grow(Math.ceil(info.memorySize / 65536)) * 65536;
+      }
+      const tableBase = table.grow(jump.ifunc_count);
       const i32 = (v) => new WebAssembly.Global({ value: 'i32', mutable: false }, v);
-      const instance = new WebAssembly.Instance(module, { env: {
+      const tlsBefore = base.__tls_base.value;
+      const { exports } = new WebAssembly.Instance(patch, { env: {
         memory, __indirect_function_table: table,
         __stack_pointer: base.__stack_pointer, __tls_base: base.__tls_base,
         __memory_base: i32(memoryBase), __table_base: i32(tableBase) } });
+      if (info) exports.__wasm_apply_data_relocs();
       let filled = 0;
-      for (let i = 0; i < ifunc; i++) if (table.get(tableBase + i)) filled++;
-      postMessage({ lengthBefore, filled, tls: base.__tls_base.value,
-                    exports: Object.keys(instance.exports) });
+      for (let i = 0; i < jump.ifunc_count; i++) if (table.get(tableBase + i)) filled++;
+      const arityMismatch = Object.entries(jump.map).filter(([slot, index]) => {
+        const old = table.get(Number(slot)), now = table.get(tableBase + index);
+        return !old || !now || old.length !== now.length;
+      }).map(([slot]) => slot);
+      postMessage({ info, memoryBase, tableBase, filled, arityMismatch, tlsBefore,
+                    tlsAfter: base.__tls_base.value, exports: Object.keys(exports) });
     } catch (e) { postMessage({ error: String(e) }); }
   };`;
   const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
-  const worker = new Worker(url, { type: 'module' });
-  const reply = await new Promise((resolve) => {
-    worker.onmessage = ({ data }) => resolve(data);
-    worker.onerror = (e) => resolve({ error: String(e.message || e) });
-    worker.postMessage({ glueUrl: new URL('/wasm_mt_hotswap_example.js', location).href,
-      baseModule, memory: base.memory, module, memoryBase, tableBase, ifunc });
-  });
-  worker.terminate();
-  return { ...reply, pageTls: tls };
+  const link = async (memoryBase) => {
+    const worker = new Worker(url, { type: 'module' });
+    const reply = await new Promise((resolve) => {
+      worker.onmessage = ({ data }) => resolve(data);
+      worker.onerror = (e) => resolve({ error: String(e.message || e) });
+      worker.postMessage({ glueUrl, baseModule, memory: page.memory, patch, jump, memoryBase });
+    });
+    worker.terminate();
+    return reply;
+  };
+  const first = await link(undefined);
+  const second = first.error ? null : await link(first.memoryBase);
+  return { first, second };
 })()"#;
 
 /// Waits for a unit `DevserverMsg` (`"HotPatchStart"`, ...).
@@ -258,7 +249,12 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let build_id = base
         .exported_const("__hotswap_build_id")
         .expect("the served module exports __hotswap_build_id");
-    for name in ["__stack_pointer", "__tls_base"] {
+    for name in [
+        "__stack_pointer",
+        "__tls_base",
+        "__indirect_function_table",
+        "memory",
+    ] {
         assert!(
             base.exported(name).is_some(),
             "the served module does not export {name}"
@@ -275,7 +271,13 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let mut seen = Vec::new();
 
     // A change of the sky's gradient, in the shading code the workers run.
-    scratch.edit(SHADE, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
+    let (sky_file, sky_fn) = SKY_HOMES
+        .into_iter()
+        .find(|(file, _)| {
+            std::fs::read_to_string(scratch.root().join(file)).is_ok_and(|s| s.contains(SKY))
+        })
+        .expect("the sky's gradient is in none of SKY_HOMES");
+    scratch.edit(sky_file, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
     wait_for_unit(&mut devserver, "HotPatchStart", &mut seen);
     let message: serde_json::Value = read_until(
         &mut devserver,
@@ -323,8 +325,8 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     assert!(
         view.func_names
             .values()
-            .any(|n| readable(n).ends_with("Scene>::trace")),
-        "the patch does not define Scene::trace"
+            .any(|n| readable(n).ends_with(sky_fn)),
+        "the patch does not define the edited function ({sky_fn})"
     );
     let patch_table: Vec<&String> = view
         .elements
@@ -347,43 +349,42 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
         );
     }
 
-    // The page thread's half of the loader contract, done by hand in the real
-    // page: the patch instantiates against the running base with exactly the
-    // contract's imports, fills its table slots with functions of the same
-    // arity as the ones they replace, leaves the thread's TLS base alone, and
-    // the app still renders the same image afterwards (nothing is committed).
+    // The loader contract, done by hand in two new threads of the real page.
     let mut browser = Browser::launch();
     browser.goto(&format!("http://127.0.0.1:{}/", tool.port));
     browser.eval("window.mtReady");
-    let before = browser.eval("window.renderReference()");
-    let linked = browser.eval(&PAGE_THREAD_LINK.replace("JUMP_TABLE", &table.to_string()));
-    assert_eq!(linked["filled"], table["ifunc_count"], "{linked}");
-    assert_eq!(linked["arityMismatch"], serde_json::json!([]), "{linked}");
-    assert_eq!(linked["tlsBefore"], linked["tlsAfter"], "{linked}");
-    assert_eq!(
-        linked["info"]["tableSize"], table["ifunc_count"],
-        "{linked}"
-    );
-    assert_eq!(
-        linked["exports"],
-        serde_json::json!(["__wasm_apply_data_relocs"]),
-        "{linked}"
-    );
-    let worker = browser.eval(WORKER_LINK);
-    eprintln!("page thread: {linked}\nworker: {worker}");
-    assert_eq!(worker["error"], serde_json::Value::Null, "{worker}");
-    assert_eq!(worker["filled"], table["ifunc_count"], "{worker}");
+    let linked = browser.eval(&LINK_IN_TWO_THREADS.replace("JUMP_TABLE", &table.to_string()));
+    eprintln!("linked in two threads: {linked}");
+    let (first, second) = (&linked["first"], &linked["second"]);
+    assert_eq!(first["error"], serde_json::Value::Null, "{linked}");
+    assert_eq!(second["error"], serde_json::Value::Null, "{linked}");
+    assert_eq!(first["info"]["tableSize"], table["ifunc_count"], "{linked}");
+    for thread in [first, second] {
+        assert_eq!(thread["filled"], table["ifunc_count"], "{linked}");
+        assert_eq!(thread["arityMismatch"], serde_json::json!([]), "{linked}");
+        assert_eq!(thread["tlsBefore"], thread["tlsAfter"], "{linked}");
+        assert_eq!(
+            thread["exports"],
+            serde_json::json!(["__wasm_apply_data_relocs"]),
+            "{linked}"
+        );
+    }
+    assert_eq!(first["tableBase"], second["tableBase"], "{linked}");
     assert_ne!(
-        worker["tls"], worker["pageTls"],
-        "a worker has its own TLS block: {worker}"
+        first["tlsBefore"], second["tlsBefore"],
+        "each thread has its own TLS block: {linked}"
     );
-    let after = browser.eval("window.renderReference()");
-    assert_eq!(before["hash"], after["hash"], "{before} vs {after}");
+    // The app still renders.
+    let render = browser.eval("window.renderReference()");
+    assert!(
+        render["hash"].as_str().is_some_and(|h| h.len() == 16),
+        "{render}"
+    );
     drop(browser);
 
     // A save that does not compile: dx's failure message, then the compiler's
     // output on the status socket. The page keeps running the last patch.
-    scratch.edit(SHADE, "let k = 0.25 *", "let k = \"half\" *");
+    scratch.edit(sky_file, "let k = 0.25 *", "let k = \"half\" *");
     wait_for_unit(&mut devserver, "FullReloadFailed", &mut seen);
     let error = read_until(
         &mut status_socket,
@@ -401,7 +402,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
         "{error}"
     );
     assert!(
-        error.contains("shade.rs"),
+        error.contains(Path::new(sky_file).file_name().unwrap().to_str().unwrap()),
         "the error names the file: {error}"
     );
     assert!(
@@ -410,7 +411,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     );
 
     // Fixing it patches again.
-    scratch.edit(SHADE, "let k = \"half\" *", "let k = 0.75 *");
+    scratch.edit(sky_file, "let k = \"half\" *", "let k = 0.75 *");
     let second = read_until(
         &mut devserver,
         "the second HotReload",
