@@ -40,12 +40,11 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
     wait_for_patches(&mut browser, 1);
     let upside_down = native_reference_hash(&scratch);
     assert_every_thread_renders(&mut browser, workers, &upside_down);
+    // And the page's own render. Which thread renders which rows is rayon's
+    // choice (right after a patch, the page's re-render may still keep one
+    // busy); the per-thread hashes above are what prove every thread.
     let render = browser.eval("window.renderReference()");
     assert_eq!(render["hash"], upside_down.as_str(), "{render}");
-    assert!(
-        render["workersUsed"].as_array().map_or(0, Vec::len) > 1,
-        "{render}"
-    );
 
     // Same page, same pool, state in shared memory kept.
     assert_eq!(
