@@ -18,7 +18,9 @@ const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
 
 #[test]
 fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
-    let scratch = Scratch::new("mt-patch");
+    // The same copy as wasm_mt_dev's own test: its target/mt-dev (std built
+    // for wasm with atomics, minutes from cold) serves both.
+    let scratch = Scratch::new("wasm_mt_dev");
     let mut tool = MtDev::start(&scratch, "mt-patch");
     tool.wait_until_serving(FIRST_BUILD);
     let mut browser = Browser::launch();

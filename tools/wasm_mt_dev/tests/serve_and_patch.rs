@@ -7,11 +7,10 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use e2e_support::{e2e_dir, free_port, wait_until, Browser, Scratch, FIRST_BUILD, PATCH};
+use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use wasm_mt_dev::patch::{readable, CONTRACT_IMPORTS};
@@ -27,74 +26,16 @@ const SKY_HOMES: [(&str, &str); 2] = [
 ];
 const PACKAGE: &str = "wasm_mt_hotswap_example";
 
-/// The tool's process, stopped when the test ends (pass or fail).
-struct Tool {
-    child: Child,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Tool {
-    fn start(workspace: &Path) -> Tool {
-        let port = free_port();
-        std::fs::create_dir_all(e2e_dir()).unwrap();
-        let log = e2e_dir().join("wasm_mt_dev.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_wasm_mt_dev"))
-            .args(["--workspace"])
-            .arg(workspace)
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("cannot start wasm_mt_dev");
-        Tool { child, log, port }
+/// `/_dioxus` or `/_dioxus/build_status` of the tool, reads timing out every 500 ms.
+fn socket(tool: &MtDev, path: &str) -> WebSocket<MaybeTlsStream<TcpStream>> {
+    let (socket, _) = tungstenite::connect(format!("ws://127.0.0.1:{}{path}", tool.port))
+        .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
     }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_for(&mut self, needle: &str, timeout: Duration) {
-        let log = self.log.clone();
-        let child = &mut self.child;
-        wait_until(&format!("`{needle}` in {}", log.display()), timeout, || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "wasm_mt_dev exited ({status}):\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::fs::read_to_string(&log)
-                .ok()
-                .filter(|text| text.contains(needle))
-                .map(|_| ())
-        });
-    }
-
-    fn get(&self, path: &str) -> (u16, HashMap<String, String>, Vec<u8>) {
-        http_get(self.port, path)
-    }
-
-    fn socket(&self, path: &str) -> WebSocket<MaybeTlsStream<TcpStream>> {
-        let (socket, _) = tungstenite::connect(format!("ws://127.0.0.1:{}{path}", self.port))
-            .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
-        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
-            stream
-                .set_read_timeout(Some(Duration::from_millis(500)))
-                .unwrap();
-        }
-        socket
-    }
-}
-
-impl Drop for Tool {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- wasm_mt_dev log ---\n{}", self.log());
-        }
-    }
+    socket
 }
 
 /// A plain HTTP/1.0 GET: status, headers (lowercase names), body bytes.
@@ -234,16 +175,16 @@ fn wait_for_unit(
 #[test]
 fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let scratch = Scratch::new("wasm_mt_dev");
-    let mut tool = Tool::start(scratch.root());
-    tool.wait_for("serving http://", FIRST_BUILD);
+    let mut tool = MtDev::start(&scratch, "wasm_mt_dev");
+    tool.wait_until_serving(FIRST_BUILD);
 
     // The page is served cross-origin isolated, and its module has the exports
     // the contract promises (they must survive wasm-bindgen).
-    let (status, headers, _) = tool.get("/");
+    let (status, headers, _) = http_get(tool.port, "/");
     assert_eq!(status, 200);
     assert_eq!(headers["cross-origin-opener-policy"], "same-origin");
     assert_eq!(headers["cross-origin-embedder-policy"], "require-corp");
-    let (status, _, base) = tool.get(&format!("/{PACKAGE}_bg.wasm"));
+    let (status, _, base) = http_get(tool.port, &format!("/{PACKAGE}_bg.wasm"));
     assert_eq!(status, 200);
     let base = ModuleView::parse(&base).unwrap();
     let build_id = base
@@ -266,8 +207,8 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
         .filter_map(|(func, slot)| Some((slot, base.func_names.get(&func)?.clone())))
         .collect();
 
-    let mut devserver = tool.socket(&format!("/_dioxus?build_id={build_id}"));
-    let mut status_socket = tool.socket("/_dioxus/build_status");
+    let mut devserver = socket(&tool, &format!("/_dioxus?build_id={build_id}"));
+    let mut status_socket = socket(&tool, "/_dioxus/build_status");
     let mut seen = Vec::new();
 
     // A change of the sky's gradient, in the shading code the workers run.
@@ -303,7 +244,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let map = table["map"].as_object().unwrap();
     assert!(!map.is_empty(), "an empty jump table: {table}");
 
-    let (status, headers, patch) = tool.get(lib);
+    let (status, headers, patch) = http_get(tool.port, lib);
     assert_eq!(status, 200, "the patch {lib} is not served");
     assert_eq!(headers["content-type"], "application/wasm");
     assert_eq!(headers["cross-origin-embedder-policy"], "require-corp");
@@ -425,10 +366,10 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     );
     let second_lib = second["HotReload"]["jump_table"]["lib"].as_str().unwrap();
     assert_ne!(second_lib, lib, "each patch has its own file");
-    assert_eq!(tool.get(second_lib).0, 200);
+    assert_eq!(http_get(tool.port, second_lib).0, 200);
 
     // A page of another build is told to reload instead of getting patches.
-    let mut stale = tool.socket("/_dioxus?build_id=1");
+    let mut stale = socket(&tool, "/_dioxus?build_id=1");
     wait_for_unit(&mut stale, "FullReloadCommand", &mut seen);
 
     // A changed struct cannot be patched (the tool does not tell a harmless
@@ -441,10 +382,10 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     wait_for_unit(&mut devserver, "FullReloadStart", &mut seen);
     wait_for_unit(&mut devserver, "FullReloadCommand", &mut seen);
     assert!(
-        tool.log().contains("struct Ray changed"),
+        tool.count("struct Ray changed") > 0,
         "the log says why it rebuilt"
     );
-    let (_, _, rebuilt) = tool.get(&format!("/{PACKAGE}_bg.wasm"));
+    let (_, _, rebuilt) = http_get(tool.port, &format!("/{PACKAGE}_bg.wasm"));
     let rebuilt_id = ModuleView::parse(&rebuilt)
         .unwrap()
         .exported_const("__hotswap_build_id");
