@@ -190,31 +190,7 @@ struct ReloadedPage {
 impl ReloadedPage {
     fn start() -> ReloadedPage {
         let scratch = Scratch::new("bench-mt-reload");
-        let rustflags =
-            std::process::Command::new(e2e_support::checkout_root().join("scripts/build-mt"))
-                .arg("--print-rustflags")
-                .output()
-                .expect("cannot run scripts/build-mt --print-rustflags");
-        let rustflags = String::from_utf8_lossy(&rustflags.stdout)
-            .trim()
-            .to_string();
-        let mut dx = Dx::serve_rebuilding(
-            &scratch,
-            "bench-mt-reload",
-            "wasm_mt_hotswap_example",
-            &[
-                "--bundle",
-                "web",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--cross-origin-policy",
-                "--cargo-args=-Zbuild-std=std,panic_abort",
-            ],
-            &[
-                ("RUSTUP_TOOLCHAIN", "nightly".into()),
-                ("RUSTFLAGS", rustflags),
-            ],
-        );
+        let mut dx = Dx::serve_threaded_rebuilding(&scratch, "bench-mt-reload");
         dx.wait_for_first_build(FIRST_BUILD);
         let mut browser = Browser::launch();
         let registered = cleanup::process(browser.pid());

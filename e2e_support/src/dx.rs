@@ -51,6 +51,39 @@ impl Dx {
         Dx::start(scratch, name, package, &[], args, envs)
     }
 
+    /// Start plain `dx serve` (no `--hot-patch`: dx cannot patch shared
+    /// memory) for the threaded example, as its README describes: nightly,
+    /// std rebuilt with atomics, the rustflags of `mt-config.toml` (from
+    /// `scripts/build-mt --print-rustflags`), cross-origin isolated.
+    pub fn serve_threaded_rebuilding(scratch: &Scratch, name: &str) -> Dx {
+        let printed = Command::new(crate::checkout_root().join("scripts/build-mt"))
+            .arg("--print-rustflags")
+            .output()
+            .expect("cannot run scripts/build-mt --print-rustflags");
+        assert!(
+            printed.status.success(),
+            "scripts/build-mt --print-rustflags failed"
+        );
+        let rustflags = String::from_utf8_lossy(&printed.stdout).trim().to_string();
+        Dx::serve_rebuilding(
+            scratch,
+            name,
+            "wasm_mt_hotswap_example",
+            &[
+                "--bundle",
+                "web",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--cross-origin-policy",
+                "--cargo-args=-Zbuild-std=std,panic_abort",
+            ],
+            &[
+                ("RUSTUP_TOOLCHAIN", "nightly".into()),
+                ("RUSTFLAGS", rustflags),
+            ],
+        )
+    }
+
     fn start(
         scratch: &Scratch,
         name: &str,

@@ -40,9 +40,8 @@ pub fn render(width: u32, height: u32, shares: u32) -> Frame {
     let shares = shares.clamp(1, height.max(1));
     let mut pixels = vec![0; image_len(width, height)];
     let mut sets: Vec<Vec<(u32, &mut [u8])>> = (0..shares).map(|_| Vec::new()).collect();
-    let row_len = (width as usize * BYTES_PER_PIXEL).max(1);
-    for (y, row) in pixels.chunks_exact_mut(row_len).enumerate() {
-        sets[y % shares as usize].push((y as u32, row));
+    for (y, row) in numbered_rows(&mut pixels, width) {
+        sets[(y % shares) as usize].push((y, row));
     }
     let mut threads_used: Vec<u32> = sets
         .into_par_iter()
@@ -80,13 +79,18 @@ pub fn render_rows(width: u32, height: u32, rows: Vec<(u32, &mut [u8])>) {
 pub fn reference_hash_on_this_thread() -> u64 {
     let (width, height) = (REFERENCE_WIDTH, REFERENCE_HEIGHT);
     let mut image = vec![0; image_len(width, height)];
-    let rows = image
-        .chunks_exact_mut(width as usize * BYTES_PER_PIXEL)
+    HotFn::current(render_rows).call((width, height, numbered_rows(&mut image, width)));
+    fnv1a64(&image)
+}
+
+/// Every row of `image`, with its number.
+fn numbered_rows(image: &mut [u8], width: u32) -> Vec<(u32, &mut [u8])> {
+    let row_len = (width as usize * BYTES_PER_PIXEL).max(1);
+    image
+        .chunks_exact_mut(row_len)
         .enumerate()
         .map(|(y, row)| (y as u32, row))
-        .collect();
-    HotFn::current(render_rows).call((width, height, rows));
-    fnv1a64(&image)
+        .collect()
 }
 
 /// Renders on a rayon pool of `threads` OS threads: the native side of every
@@ -112,12 +116,7 @@ mod tests {
 
     fn plain(width: u32, height: u32) -> Vec<u8> {
         let mut image = vec![0; image_len(width, height)];
-        let rows = image
-            .chunks_exact_mut(width as usize * BYTES_PER_PIXEL)
-            .enumerate()
-            .map(|(y, row)| (y as u32, row))
-            .collect();
-        render_rows(width, height, rows);
+        render_rows(width, height, numbered_rows(&mut image, width));
         image
     }
 

@@ -64,31 +64,7 @@ fn dx_serves_an_isolated_page_that_renders_on_several_workers() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let scratch = Scratch::new("mt");
-    let rustflags = Command::new(checkout_root().join("scripts/build-mt"))
-        .arg("--print-rustflags")
-        .output()
-        .expect("cannot run scripts/build-mt --print-rustflags");
-    let rustflags = String::from_utf8(rustflags.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    let mut dx = Dx::serve_rebuilding(
-        &scratch,
-        "mt",
-        "wasm_mt_hotswap_example",
-        &[
-            "--bundle",
-            "web",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--cross-origin-policy",
-            "--cargo-args=-Zbuild-std=std,panic_abort",
-        ],
-        &[
-            ("RUSTUP_TOOLCHAIN", "nightly".into()),
-            ("RUSTFLAGS", rustflags),
-        ],
-    );
+    let mut dx = Dx::serve_threaded_rebuilding(&scratch, "mt");
     dx.wait_for_first_build(FIRST_BUILD);
     let mut browser = Browser::launch();
     check_reference_render(&mut browser, &format!("http://127.0.0.1:{}/", dx.port));
