@@ -56,8 +56,6 @@ impl Dx {
         envs: &[(&str, String)],
     ) -> Dx {
         let port = crate::free_port();
-        std::fs::create_dir_all(e2e_dir()).unwrap();
-        let log_path = e2e_dir().join(format!("{name}-dx.log"));
         let mut command = Command::new("dx");
         command
             .current_dir(scratch.root())
@@ -69,20 +67,32 @@ impl Dx {
             .args(args)
             .env("NO_DOWNLOADS", "1")
             .env("DX_TELEMETRY_ENABLED", "false")
-            .env("NO_COLOR", "1")
-            .env("CARGO_TERM_COLOR", "never")
             .env("CARGO_INCREMENTAL", "1")
             // dx packs only the rlibs under the workspace folder into the web
             // build's fat archive, so the target dir must stay inside the copy.
             .env_remove("CARGO_TARGET_DIR")
-            .envs(envs.iter().map(|(key, value)| (key, value)))
+            .envs(envs.iter().map(|(key, value)| (key, value)));
+        Dx::launch(name, command, port)
+    }
+
+    /// Run `command`, which starts dx (for example an app's `dev` script), the
+    /// way [`Dx::serve`] runs dx: its output captured, in its own process group.
+    /// `port` is the port it was told to serve on.
+    pub fn launch(name: &str, mut command: Command, port: u16) -> Dx {
+        std::fs::create_dir_all(e2e_dir()).unwrap();
+        let log_path = e2e_dir().join(format!("{name}-dx.log"));
+        command
+            .env("NO_COLOR", "1")
+            .env("CARGO_TERM_COLOR", "never")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group, so stopping dx also stops the app it launched.
             .process_group(0);
         let mut child = command.spawn().unwrap_or_else(|err| {
-            panic!("cannot start dx ({err}): run scripts/setup to install dioxus-cli 0.7.10")
+            panic!(
+                "cannot start {command:?} ({err}): run scripts/setup to install dioxus-cli 0.7.10"
+            )
         });
         let log = Arc::new(Mutex::new(String::new()));
         let file = Arc::new(Mutex::new(File::create(&log_path).unwrap()));
