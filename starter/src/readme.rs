@@ -84,11 +84,10 @@ pub fn dx_command(text: &str, name: &str) -> Vec<String> {
     let line = joined
         .lines()
         .map(str::trim)
-        .find_map(|line| {
+        .find(|line| {
             line.strip_prefix("exec ")
                 .unwrap_or(line)
                 .starts_with("dx serve")
-                .then_some(line)
         })
         .unwrap_or_else(|| panic!("no `dx serve` line in:\n{text}"));
     line.split_whitespace()
