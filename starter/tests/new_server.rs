@@ -5,13 +5,9 @@
 //!
 //! Needs dx 0.7.10 on PATH: `scripts/test` installs it.
 
-use std::net::TcpStream;
-use std::time::Duration;
-
+use e2e_support::ws::Socket;
 use e2e_support::{free_port, http, wait_until, Dx, FIRST_BUILD, PATCH};
 use starter::App;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
 
 #[test]
 fn a_new_server_app_is_patched_while_a_websocket_stays_open() {
@@ -29,8 +25,8 @@ fn a_new_server_app_is_patched_while_a_websocket_stays_open() {
     });
     assert_eq!(greeting.body, "Hello from a hot-patched server!");
     dx.wait_for_app_connected(PATCH);
-    let mut ws = open_ws(port);
-    assert_eq!(ask(&mut ws, "hi"), "echo: hi");
+    let mut ws = Socket::open(port, "/ws");
+    assert_eq!(ws.ask("hi"), "echo: hi");
 
     app.edit(
         "src/app.rs",
@@ -53,28 +49,8 @@ fn a_new_server_app_is_patched_while_a_websocket_stays_open() {
     });
     dx.wait_for_line("Hot-patching:", 0, PATCH);
     assert_eq!(
-        ask(&mut ws, "hi"),
+        ws.ask("hi"),
         "patched echo: hi",
         "the WebSocket opened before the patch stays open and runs the new code"
     );
-}
-
-fn open_ws(port: u16) -> WebSocket<MaybeTlsStream<TcpStream>> {
-    let (ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/ws")).unwrap();
-    if let MaybeTlsStream::Plain(stream) = ws.get_ref() {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-    }
-    ws
-}
-
-fn ask(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>, text: &str) -> String {
-    ws.send(Message::text(text)).unwrap();
-    loop {
-        match ws.read().expect("the WebSocket closed") {
-            Message::Text(reply) => return reply.to_string(),
-            _ => continue,
-        }
-    }
 }
