@@ -4,42 +4,12 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-DX_VERSION=0.7.10
-ESBUILD_VERSION=0.27.3   # the esbuild dx 0.7.10 looks for
+# dx's version, the session environment and the set-up checks, shared with the
+# apps `scripts/new` creates.
+source "$ROOT/templates/dev-lib.sh"
 
-# dx must never fetch tools at run time (this machine reaches package registries only),
-# and sends no telemetry.
+# dx must never fetch tools at run time (this machine reaches package registries only).
 export NO_DOWNLOADS=1
-export DX_TELEMETRY_ENABLED=false
-# subsecond patches need incremental compilation on.
-export CARGO_INCREMENTAL=1
-# Every native patch is a shared library loaded with dlopen, and its thread-locals
-# take a piece of glibc's small reserve for dlopen'ed static TLS: without more of it
-# a long session fails from about the 50th patch on ("cannot allocate memory in
-# static TLS block"). dx passes its environment to the app it launches.
-# e2e_support::Dx sets the same for the tests and benchmarks.
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=1048576"
-
-say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-# The wasm-bindgen version Cargo.lock resolved: the CLI must be exactly this one.
-lock_wasm_bindgen_version() {
-  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
-}
-
-installed_wasm_bindgen_version() {
-  command -v wasm-bindgen >/dev/null 2>&1 && wasm-bindgen --version 2>/dev/null | awk '{print $2}'
-}
-
-# Stop with one line if the wasm-bindgen CLI does not match the library in Cargo.lock.
-check_wasm_bindgen() {
-  local want have
-  want="$(lock_wasm_bindgen_version)"
-  have="$(installed_wasm_bindgen_version || true)"
-  [ -n "$want" ] || die "Cargo.lock has no wasm-bindgen entry; run 'cargo generate-lockfile' in $ROOT"
-  [ "$want" = "$have" ] || die "wasm-bindgen CLI is ${have:-missing} but Cargo.lock has wasm-bindgen $want; run scripts/setup (or: cargo install wasm-bindgen-cli --version =$want --locked --force)"
-}
 
 # The threaded example needs nightly with rust-src (it rebuilds std with atomics).
 check_nightly() {

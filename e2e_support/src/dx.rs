@@ -93,8 +93,6 @@ impl Dx {
         envs: &[(&str, String)],
     ) -> Dx {
         let port = crate::free_port();
-        std::fs::create_dir_all(e2e_dir()).unwrap();
-        let log_path = e2e_dir().join(format!("{name}-dx.log"));
         let mut command = Command::new("dx");
         command
             .current_dir(scratch.root())
@@ -106,8 +104,6 @@ impl Dx {
             .args(args)
             .env("NO_DOWNLOADS", "1")
             .env("DX_TELEMETRY_ENABLED", "false")
-            .env("NO_COLOR", "1")
-            .env("CARGO_TERM_COLOR", "never")
             .env("CARGO_INCREMENTAL", "1")
             // dx passes it to the app: enough static TLS for hundreds of
             // dlopen'ed patches (scripts/common.sh says why).
@@ -116,16 +112,32 @@ impl Dx {
             // build's fat archive, so the target dir must stay inside the copy.
             .env_remove("CARGO_TARGET_DIR")
             .envs(envs.iter().map(|(key, value)| (key, value)));
+        Dx::launch(name, command, port)
+    }
+
+    /// Run `command`, which starts dx (for example an app's `dev` script), the
+    /// way [`Dx::serve`] runs dx: its output captured, in its own process
+    /// group (so stopping dx also stops the app it launched), and the
+    /// `-Csave-temps` leftovers in the `target/` of its folder swept after
+    /// every patch. `port` is the port it was told to serve on.
+    pub fn launch(name: &str, mut command: Command, port: u16) -> Dx {
+        std::fs::create_dir_all(e2e_dir()).unwrap();
+        let folder = command
+            .get_current_dir()
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        command
+            .env("NO_COLOR", "1")
+            .env("CARGO_TERM_COLOR", "never");
         let process = LoggedProcess::spawn(
             &mut command,
             "dx",
-            log_path,
+            e2e_dir().join(format!("{name}-dx.log")),
             "run scripts/setup to install dioxus-cli 0.7.10",
         );
-        eprintln!("started dx on 127.0.0.1:{port}");
+        eprintln!("dx serves on 127.0.0.1:{port}");
         Dx {
             process,
-            sweeper: Sweeper::start(scratch.root().join("target")),
+            sweeper: Sweeper::start(folder.join("target")),
             port,
         }
     }

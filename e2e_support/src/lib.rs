@@ -4,6 +4,7 @@
 //! - [`Dx`]: the real `dx serve --hot-patch`, its log captured and shown on failure;
 //! - [`Browser`]: headless Debian Chromium over the DevTools protocol;
 //! - [`http`]: a tiny HTTP/1.1 client that can hold a keep-alive connection open;
+//! - [`ws::Socket`]: a WebSocket client that can stay open across a patch;
 //! - [`wait_until`]: polling with a deadline and a message that says what did not happen.
 //!
 //! Build artefacts are reused between runs: every scratch copy lives at a fixed
@@ -16,6 +17,7 @@ mod mt_dev;
 mod process;
 mod scratch;
 mod wait;
+pub mod ws;
 
 pub use browser::Browser;
 pub use dx::Dx;

@@ -3,13 +3,11 @@
 //!
 //! Needs `dx` (dioxus-cli 0.7.10) on PATH: `scripts/test` installs it.
 
-use std::net::TcpStream;
 use std::time::Duration;
 
+use e2e_support::ws::Socket;
 use e2e_support::{free_port, http, wait_until, Dx, Scratch, FIRST_BUILD, PATCH};
 use serde_json::Value;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
 
 const APP: &str = "server_hotswap_example/src/app.rs";
 
@@ -36,8 +34,8 @@ fn edits_patch_the_running_server_without_dropping_connections() {
 
     let mut keep_alive = http::Connection::open(port).unwrap();
     assert_eq!(keep_alive.get("/").unwrap().status, 200);
-    let mut ws = open_ws(port);
-    assert_eq!(ask(&mut ws, "hi"), "echo: hi");
+    let mut ws = Socket::open(port, "/ws");
+    assert_eq!(ws.ask("hi"), "echo: hi");
     let before = stats(port);
 
     step("patching the greeting and the WebSocket reply in one save");
@@ -58,7 +56,7 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     dx.wait_for_line("Hot-patching:", 0, PATCH);
 
     assert_eq!(
-        ask(&mut ws, "hi"),
+        ws.ask("hi"),
         "patched echo: hi",
         "the WebSocket opened before the patch must answer with the new code"
     );
@@ -89,13 +87,13 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     dx.wait_for_line("Build failed", failures_before, PATCH);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(http::get(port, "/").unwrap().body, "Hello, patched!");
-    assert_eq!(ask(&mut ws, "still there?"), "patched echo: still there?");
+    assert_eq!(ws.ask("still there?"), "patched echo: still there?");
 
     step("fixing the edit");
     scratch.edit(APP, "\"Hello, broken!\" + 1", "\"Hello, fixed!\"");
     wait_for_body(&mut dx, port, "/", "Hello, fixed!");
     assert_eq!(keep_alive.get("/").unwrap().body, "Hello, fixed!");
-    assert_eq!(ask(&mut ws, "bye"), "patched echo: bye");
+    assert_eq!(ws.ask("bye"), "patched echo: bye");
 
     let last = stats(port);
     assert_eq!(
@@ -124,24 +122,4 @@ fn wait_for_body(dx: &mut Dx, port: u16, path: &str, body: &str) {
 
 fn stats(port: u16) -> Value {
     serde_json::from_str(&http::get(port, "/stats").unwrap().body).unwrap()
-}
-
-fn open_ws(port: u16) -> WebSocket<MaybeTlsStream<TcpStream>> {
-    let (ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/ws")).unwrap();
-    if let MaybeTlsStream::Plain(stream) = ws.get_ref() {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-    }
-    ws
-}
-
-fn ask(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>, text: &str) -> String {
-    ws.send(Message::text(text)).unwrap();
-    loop {
-        match ws.read().expect("the WebSocket closed") {
-            Message::Text(reply) => return reply.to_string(),
-            _ => continue,
-        }
-    }
 }

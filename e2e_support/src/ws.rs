@@ -1,0 +1,38 @@
+//! A WebSocket client for a server on 127.0.0.1: open one, ask, read the
+//! answer, so a test can prove a connection opened before a patch survives it.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// One open WebSocket.
+pub struct Socket(WebSocket<MaybeTlsStream<TcpStream>>);
+
+impl Socket {
+    /// Open `ws://127.0.0.1:<port><path>`; reads give up after 10 s.
+    pub fn open(port: u16, path: &str) -> Socket {
+        let (ws, _) =
+            tungstenite::connect(format!("ws://127.0.0.1:{port}{path}")).unwrap_or_else(|err| {
+                panic!("cannot open a WebSocket on 127.0.0.1:{port}{path}: {err}")
+            });
+        if let MaybeTlsStream::Plain(stream) = ws.get_ref() {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+        }
+        Socket(ws)
+    }
+
+    /// Send `text` and return the next text message.
+    pub fn ask(&mut self, text: &str) -> String {
+        self.0.send(Message::text(text)).unwrap();
+        loop {
+            match self.0.read().expect("the WebSocket closed") {
+                Message::Text(reply) => return reply.to_string(),
+                _ => continue,
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+# The environment and the checks a `dx serve --hot-patch` session needs.
+# Source it. Shared by this project's scripts (scripts/common.sh) and by every
+# app `scripts/new` creates, which gets a copy next to its `dev` script so it
+# runs without this checkout. Each check stops with one line: what is wrong
+# and how to fix it, before dx would fail later with a linker error.
+
+DX_VERSION=0.7.10        # subsecond and the wasm-bindgen pins must match this dx
+ESBUILD_VERSION=0.27.3   # the esbuild this dx looks for
+
+# subsecond patches need incremental compilation on.
+export CARGO_INCREMENTAL=1
+# Every native patch is a shared library that is dlopen'ed and takes a piece of
+# glibc's static TLS reserve; without a bigger reserve, patch ~53 and every
+# later one fail with "cannot allocate memory in static TLS block".
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=1048576"
+export DX_TELEMETRY_ENABLED=false
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+check_dx() {
+  local have
+  have="$(dx --version 2>/dev/null | awk '{print $2}' || true)"
+  [ "$have" = "$DX_VERSION" ] ||
+    die "dx is ${have:-missing} but hot-patching needs dioxus-cli $DX_VERSION exactly: cargo install dioxus-cli --version $DX_VERSION --locked --force"
+}
+
+# The wasm-bindgen version a Cargo.lock resolved (the first argument, default ./Cargo.lock).
+lock_wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "${1:-Cargo.lock}"
+}
+
+installed_wasm_bindgen_version() {
+  command -v wasm-bindgen >/dev/null 2>&1 && wasm-bindgen --version 2>/dev/null | awk '{print $2}'
+}
+
+# dx runs the wasm-bindgen CLI on the app's wasm: it must be exactly the library's version.
+check_wasm_bindgen() {
+  local lock="${1:-Cargo.lock}" want have
+  want="$(lock_wasm_bindgen_version "$lock")"
+  have="$(installed_wasm_bindgen_version || true)"
+  [ -n "$want" ] || die "$lock has no wasm-bindgen entry: run 'cargo generate-lockfile' next to it"
+  [ "$want" = "$have" ] ||
+    die "wasm-bindgen CLI is ${have:-missing} but $lock has wasm-bindgen $want: cargo install wasm-bindgen-cli --version =$want --locked --force"
+}
+
+# With NO_DOWNLOADS=1 dx takes esbuild from PATH instead of fetching it.
+check_esbuild() {
+  command -v esbuild >/dev/null 2>&1 ||
+    die "esbuild is not on PATH and dx runs with NO_DOWNLOADS=1: npm install -g esbuild@$ESBUILD_VERSION"
+}
+
+# The toolchain that builds the app in this folder (rust-toolchain.toml included).
+check_wasm32_target() {
+  local sysroot
+  sysroot="$(rustc --print sysroot 2>/dev/null)" || die "rustc not found: install Rust (https://rustup.rs)"
+  [ -d "$sysroot/lib/rustlib/wasm32-unknown-unknown" ] ||
+    die "$(rustc --version) has no wasm32-unknown-unknown target: rustup target add wasm32-unknown-unknown"
+}
+
+# dx 0.7.10 packs only the libraries under the workspace folder into a web
+# build; with the target dir elsewhere the link fails with
+# "rust-lld: error: unknown file type: .../libdeps-....a".
+check_target_dir_inside() {
+  local app target
+  app="$(realpath "${1:-.}")"
+  target="$(cd "$app" && cargo metadata --no-deps --format-version 1 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p' || true)"
+  [ -n "$target" ] || die "cargo metadata failed in $app: run 'cargo metadata --no-deps' there to see why"
+  case "$(realpath -m "$target")/" in
+    "$app"/*) ;;
+    *) die "the build goes to $target (CARGO_TARGET_DIR or build.target-dir), outside $app, and dx $DX_VERSION's web build then fails with 'rust-lld: error: unknown file type': unset CARGO_TARGET_DIR or point it inside $app" ;;
+  esac
+}
+
+# dx builds with -Csave-temps: every patch leaves files in target/**/deps that
+# nothing reads again and that slow every later patch down.
+remove_patch_leftovers() {
+  local target="${1:-target}" removed
+  [ -d "$target" ] || return 0
+  removed=$(find "$target" -path '*/deps/*.rcgu.*' -type f -print -delete | wc -l)
+  [ "$removed" -eq 0 ] || say "removed $removed files earlier hot patches left in $target"
+}

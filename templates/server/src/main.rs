@@ -1,0 +1,40 @@
+//! Built once, never patched: the listener, and a service that hands every
+//! request to the router of the moment. Edit `app.rs` while `./dev` runs.
+
+mod app;
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::extract::Request;
+use hotswap_runtime::Rebuilt;
+use tower::ServiceExt;
+
+#[tokio::main]
+async fn main() {
+    let port = std::env::var("PORT").map_or(Ok(3000), |port| port.parse());
+    let Ok(port) = port else {
+        eprintln!("error: PORT is not a port number (try PORT=3000)");
+        std::process::exit(1);
+    };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("error: cannot listen on {addr}: {err} (set PORT to use another port)");
+            std::process::exit(1);
+        }
+    };
+
+    // Hot boundary: the router is built by `app::router` again after every patch.
+    let router = Rebuilt::new(app::router, ());
+    hotswap_runtime::connect(|| println!("patched"));
+
+    let service = tower::service_fn(move |request: Request| {
+        let router = router.current();
+        async move { router.as_ref().clone().oneshot(request).await }
+    });
+    println!("serving on http://{addr}");
+    axum::serve(listener, tower::make::Shared::new(service))
+        .await
+        .expect("the server stopped");
+}
