@@ -12,7 +12,8 @@ export CARGO_INCREMENTAL=1
 # Every native patch is a shared library that is dlopen'ed and takes a piece of
 # glibc's static TLS reserve; without a bigger reserve, patch ~53 and every
 # later one fail with "cannot allocate memory in static TLS block".
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=1048576"
+[[ "${GLIBC_TUNABLES:-}" == *optional_static_tls* ]] ||
+  export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=1048576"
 export DX_TELEMETRY_ENABLED=false
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
@@ -37,6 +38,7 @@ installed_wasm_bindgen_version() {
 # dx runs the wasm-bindgen CLI on the app's wasm: it must be exactly the library's version.
 check_wasm_bindgen() {
   local lock="${1:-Cargo.lock}" want have
+  [ -f "$lock" ] || die "$lock is missing: run 'cargo generate-lockfile' next to it"
   want="$(lock_wasm_bindgen_version "$lock")"
   have="$(installed_wasm_bindgen_version || true)"
   [ -n "$want" ] || die "$lock has no wasm-bindgen entry: run 'cargo generate-lockfile' next to it"
