@@ -76,10 +76,15 @@ check_target_dir_inside() {
 }
 
 # dx builds with -Csave-temps: every patch leaves files in target/**/deps that
-# nothing reads again and that slow every later patch down.
-remove_patch_leftovers() {
-  local target="${1:-target}" removed
-  [ -d "$target" ] || return 0
-  removed=$(find "$target" -path '*/deps/*.rcgu.*' -type f -print -delete | wc -l)
-  [ "$removed" -eq 0 ] || say "removed $removed files earlier hot patches left in $target"
+# nothing reads again and that slow every later patch down. save_temps_sweep
+# (hotswap's tools/save_temps_sweep, which its scripts/setup installs) removes
+# them now and after every patch, for as long as this shell's process runs
+# (exec it into dx afterwards). SAVE_TEMPS_SWEEP names another build of it.
+sweep_patch_leftovers() {
+  local target="${1:-target}" sweeper="${SAVE_TEMPS_SWEEP:-save_temps_sweep}"
+  if ! command -v "$sweeper" >/dev/null 2>&1; then
+    say "save_temps_sweep not found, so long sessions slow down: run hotswap's scripts/setup (or: cargo install --path <hotswap>/tools/save_temps_sweep --locked)"
+    return 0
+  fi
+  "$sweeper" "$target" --while-pid $$ &
 }
