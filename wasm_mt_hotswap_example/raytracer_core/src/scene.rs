@@ -11,6 +11,7 @@ pub struct Ray {
 }
 
 impl Ray {
+    #[inline]
     pub fn at(&self, t: f32) -> Vec3 {
         self.origin + self.dir * t
     }
@@ -42,6 +43,7 @@ pub enum Shape {
 
 impl Shape {
     /// Distance along `ray` to the nearest hit in front of its origin.
+    #[inline]
     pub fn intersect(&self, ray: &Ray) -> Option<f32> {
         match *self {
             Shape::Sphere { center, radius } => {
@@ -66,6 +68,7 @@ impl Shape {
         }
     }
 
+    #[inline]
     pub fn normal_at(&self, p: Vec3) -> Vec3 {
         match *self {
             Shape::Sphere { center, radius } => (p - center) * (1.0 / radius),
@@ -99,6 +102,7 @@ pub struct Camera {
 }
 
 impl Camera {
+    #[inline]
     pub fn look_at(position: Vec3, target: Vec3, half_height: f32) -> Camera {
         let forward = (target - position).normalized();
         let right = forward.cross(Vec3::new(0.0, 1.0, 0.0)).normalized();
@@ -113,6 +117,7 @@ impl Camera {
     }
 
     /// The ray through the centre of pixel (x, y); y = 0 is the top row.
+    #[inline]
     pub fn ray(&self, x: u32, y: u32, width: u32, height: u32) -> Ray {
         let aspect = width as f32 / height as f32;
         let u = ((x as f32 + 0.5) / width as f32 * 2.0 - 1.0) * aspect * self.half_height;
@@ -136,6 +141,7 @@ pub struct Scene {
 
 impl Scene {
     /// The nearest object `ray` hits in front of its origin, and how far along.
+    #[inline]
     pub fn nearest_hit(&self, ray: &Ray) -> Option<(f32, &Object)> {
         let mut best: Option<(f32, &Object)> = None;
         for object in &self.objects {
@@ -149,6 +155,7 @@ impl Scene {
     }
 
     /// Whether anything lies on `ray` closer than `light_distance`.
+    #[inline]
     pub fn in_shadow(&self, ray: &Ray, light_distance: f32) -> bool {
         self.objects
             .iter()
@@ -158,6 +165,7 @@ impl Scene {
 
 /// `x.max(0.0)` by comparison only: `f32::max` lowers to different
 /// instructions on wasm and x86, and they disagree on NaN and signed zero.
+#[inline]
 pub fn positive(x: f32) -> f32 {
     if x > 0.0 {
         x
@@ -167,6 +175,7 @@ pub fn positive(x: f32) -> f32 {
 }
 
 /// x^16 by squaring: `powf` comes from each platform's libm and may round differently.
+#[inline]
 pub fn pow16(x: f32) -> f32 {
     let x2 = x * x;
     let x4 = x2 * x2;

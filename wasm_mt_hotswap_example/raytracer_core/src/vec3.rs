@@ -15,14 +15,17 @@ pub struct Vec3 {
 impl Vec3 {
     pub const ZERO: Vec3 = Vec3::new(0.0, 0.0, 0.0);
 
+    #[inline]
     pub const fn new(x: f32, y: f32, z: f32) -> Vec3 {
         Vec3 { x, y, z }
     }
 
+    #[inline]
     pub fn dot(self, other: Vec3) -> f32 {
         self.x * other.x + self.y * other.y + self.z * other.z
     }
 
+    #[inline]
     pub fn cross(self, other: Vec3) -> Vec3 {
         Vec3::new(
             self.y * other.z - self.z * other.y,
@@ -31,20 +34,24 @@ impl Vec3 {
         )
     }
 
+    #[inline]
     pub fn length(self) -> f32 {
         self.dot(self).sqrt()
     }
 
+    #[inline]
     pub fn normalized(self) -> Vec3 {
         self * (1.0 / self.length())
     }
 
     /// Component-wise product, used to tint light by a surface colour.
+    #[inline]
     pub fn tint(self, other: Vec3) -> Vec3 {
         Vec3::new(self.x * other.x, self.y * other.y, self.z * other.z)
     }
 
     /// Mirror `self` about the unit normal `n`.
+    #[inline]
     pub fn reflect(self, n: Vec3) -> Vec3 {
         self - n * (2.0 * self.dot(n))
     }
@@ -52,6 +59,7 @@ impl Vec3 {
 
 impl Add for Vec3 {
     type Output = Vec3;
+    #[inline]
     fn add(self, o: Vec3) -> Vec3 {
         Vec3::new(self.x + o.x, self.y + o.y, self.z + o.z)
     }
@@ -59,6 +67,7 @@ impl Add for Vec3 {
 
 impl Sub for Vec3 {
     type Output = Vec3;
+    #[inline]
     fn sub(self, o: Vec3) -> Vec3 {
         Vec3::new(self.x - o.x, self.y - o.y, self.z - o.z)
     }
@@ -66,6 +75,7 @@ impl Sub for Vec3 {
 
 impl Mul<f32> for Vec3 {
     type Output = Vec3;
+    #[inline]
     fn mul(self, s: f32) -> Vec3 {
         Vec3::new(self.x * s, self.y * s, self.z * s)
     }
@@ -73,6 +83,7 @@ impl Mul<f32> for Vec3 {
 
 impl Neg for Vec3 {
     type Output = Vec3;
+    #[inline]
     fn neg(self) -> Vec3 {
         Vec3::new(-self.x, -self.y, -self.z)
     }
