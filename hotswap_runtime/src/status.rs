@@ -60,7 +60,7 @@ impl Status {
     #[cfg(debug_assertions)]
     pub(crate) fn log(&self) {
         match self {
-            Status::Patched { ms } => tracing::info!(ms, "{self}"),
+            Status::Patched { .. } => tracing::info!("{self}"),
             Status::PatchStarted => tracing::debug!("{self}"),
             Status::PatchFailed { .. } | Status::CallbackPanicked { .. } | Status::OtherBuild => {
                 tracing::error!("{self}")
