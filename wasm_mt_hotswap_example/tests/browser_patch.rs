@@ -15,6 +15,7 @@ use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
 
 const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
 const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
+const PAGE: &str = "wasm_mt_hotswap_example/src/web/page.rs";
 
 #[test]
 fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
@@ -104,6 +105,20 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
     scratch.edit(SHADE, "let k: u32 = 0.75 * (1.0 - ray.dir.y);", SKY);
     wait_for_patches(&mut browser, patches + 1);
     assert_every_thread_renders(&mut browser, workers, &native_reference_hash(&scratch));
+
+    // Code of the page's own thread patches too: the line under the picture.
+    let patches = overlay_count(&mut browser, "patches");
+    scratch.edit(
+        PAGE,
+        "rayon threads (took part",
+        "rayon threads, patched (took part",
+    );
+    wait_for_patches(&mut browser, patches + 1);
+    browser.wait_for(
+        "the page to draw its stats line with the new code",
+        "document.getElementById('stats').textContent.includes('rayon threads, patched')",
+        PATCH,
+    );
     assert_eq!(
         browser.eval("window.pageId === performance.timeOrigin"),
         true,

@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use hotswap_runtime::subsecond::HotFn;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8ClampedArray};
 use raytracer_core::{fnv1a64, hash_hex, median_ms};
 use wasm_bindgen::prelude::*;
@@ -148,20 +149,9 @@ impl App {
         self.frames.set(self.frames.get() + 1);
         let stats = stats(&timed, self.frames.get());
         set(&self.window, "renderStats", stats.clone());
-        let used: Vec<String> = frame.threads_used.iter().map(u32::to_string).collect();
-        self.set_text(
-            "stats",
-            &format!(
-                "{}×{} in {:.1} ms on {} of {} rayon threads (took part: {}) · frame {}",
-                frame.width,
-                frame.height,
-                timed.ms,
-                frame.shares,
-                self.pool.size(),
-                used.join(", "),
-                self.frames.get()
-            ),
-        );
+        // Main-thread code behind a hot boundary: edit `stats_line` and the next render shows it.
+        let line = HotFn::current(stats_line).call((&timed, self.pool.size(), self.frames.get()));
+        self.set_text("stats", &line);
         Ok(stats)
     }
 
@@ -386,6 +376,22 @@ impl App {
             Closure::<dyn Fn() -> Result<String, JsValue>>::new(move || app.canvas_hash());
         set(&self.window, "mtCanvasHash", canvas_hash.into_js_value());
     }
+}
+
+/// The line under the picture.
+fn stats_line(timed: &Timed, pool_size: u32, frame_number: u32) -> String {
+    let frame = &timed.frame;
+    let used: Vec<String> = frame.threads_used.iter().map(u32::to_string).collect();
+    format!(
+        "{}×{} in {:.1} ms on {} of {} rayon threads (took part: {}) · frame {}",
+        frame.width,
+        frame.height,
+        timed.ms,
+        frame.shares,
+        pool_size,
+        used.join(", "),
+        frame_number
+    )
 }
 
 /// The pool as the library sees it: where a patch must be loaded.
