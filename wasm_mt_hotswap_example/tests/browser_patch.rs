@@ -2,7 +2,9 @@
 //! project's own pipeline (`wasm_mt_dev`, what `scripts/dev mt` runs): an edit
 //! of the shading that every rayon thread runs lands in every thread, with no
 //! reload, the same pool, and the page's state kept; two quick edits land in
-//! order; a non-compiling edit leaves the page running and its fix patches.
+//! order; a non-compiling edit leaves the page running and its fix patches;
+//! main-thread code patches too; a second page gets the same patches, applied
+//! to its own threads.
 //!
 //! "Every thread runs the new code" is checked by pixels: each rayon thread
 //! renders the reference scene alone through the hot boundary, and each hash
@@ -35,6 +37,16 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
         PATCH,
     );
     browser.eval("window.pageId = performance.timeOrigin");
+    // A second page of the same app, with a memory of its own: it gets every
+    // patch too, applied to its own threads.
+    let mut second = Browser::launch();
+    second.goto(&format!("http://127.0.0.1:{}/?workers=3", tool.port));
+    assert_eq!(second.eval("window.mtReady.then(r => r.workers)"), 3);
+    second.wait_for(
+        "the second page to connect",
+        "document.getElementById('hotswap-status')?.dataset.connects",
+        PATCH,
+    );
     let before = browser.eval("window.mtSafePoint()");
     let frame_before = browser.eval("window.renderStats.frame").as_u64().unwrap();
 
@@ -105,6 +117,9 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
     scratch.edit(SHADE, "let k: u32 = 0.75 * (1.0 - ray.dir.y);", SKY);
     wait_for_patches(&mut browser, patches + 1);
     assert_every_thread_renders(&mut browser, workers, &native_reference_hash(&scratch));
+
+    // The second page followed every patch, on its own three threads.
+    wait_until_thread_hashes(&mut second, 3, &native_reference_hash(&scratch));
 
     // Code of the page's own thread patches too: the line under the picture.
     let patches = overlay_count(&mut browser, "patches");
