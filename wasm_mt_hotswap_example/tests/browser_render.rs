@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use e2e_support::serde_json::{json, Value};
-use e2e_support::{checkout_root, free_port, wait_until, Browser, Dx, Scratch, FIRST_BUILD};
+use e2e_support::{checkout_root, free_port, wait_until, Browser, Dx, Scratch, FIRST_BUILD, PATCH};
 use raytracer_core::{fnv1a64, hash_hex};
 use wasm_mt_hotswap_example::render::{render_native, REFERENCE_HEIGHT, REFERENCE_WIDTH};
 
@@ -70,6 +70,26 @@ fn dx_serves_an_isolated_page_that_renders_on_several_workers() {
     check_reference_render(&mut browser, &format!("http://127.0.0.1:{}/", dx.port));
     let workers = browser.eval("window.mtReady.then(r => r.workers)");
     check_safe_point(&mut browser, workers.as_u64().unwrap() as usize);
+
+    // dx cannot patch shared memory: a save rebuilds the app and the page
+    // reloads with the new code (the library listens for dx's reload).
+    let before = browser.eval("performance.timeOrigin");
+    let old_hash = browser.eval("window.renderReference().then(r => r.hash)");
+    scratch.edit(
+        "wasm_mt_hotswap_example/src/shade.rs",
+        "let k = 0.5 * (ray.dir.y + 1.0);",
+        "let k = 0.5 * (1.0 - ray.dir.y);",
+    );
+    wait_until("the page to reload after dx's rebuild", PATCH, || {
+        let now = browser.try_eval("performance.timeOrigin").ok()?;
+        (now != before).then_some(())
+    });
+    let new_hash =
+        browser.eval("window.mtReady.then(() => window.renderReference()).then(r => r.hash)");
+    assert_ne!(
+        new_hash, old_hash,
+        "the reloaded page does not run the edit"
+    );
 }
 
 fn check_reference_render(browser: &mut Browser, url: &str) {
@@ -91,11 +111,16 @@ fn check_reference_render(browser: &mut Browser, url: &str) {
         native.as_str(),
         "{render_result}"
     );
-    let workers = render_result["workersUsed"].as_array().map_or(0, Vec::len);
+    // A view-sized render: at 64x48 the first thread may finish every share
+    // before another wakes up to take one, which rayon is free to do.
+    let view = browser.eval("window.mtRender({ threads: 2 })");
+    let workers = view["workersUsed"].as_array().map_or(0, Vec::len);
     assert!(
         workers > 1,
-        "the render used {workers} rayon thread(s): {render_result}"
+        "a 640x480 render used {workers} rayon thread(s): {view}"
     );
+    let native = hash_hex(fnv1a64(&render_native(640, 480, 2).pixels));
+    assert_eq!(view["hash"], native.as_str(), "{view}");
 }
 
 /// The safe point runs exactly once on every rayon thread, idle or busy: a

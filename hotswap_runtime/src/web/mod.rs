@@ -43,6 +43,8 @@ struct Threaded {
     session: Option<Rc<Session<Web>>>,
     /// Patches are applied one at a time, in the order they came.
     queue: Rc<RefCell<Option<Promise>>>,
+    /// Built by wasm_mt_dev, with what a patch links against.
+    patchable: bool,
 }
 
 /// Like `connect`, for an app whose threads share one memory.
@@ -50,24 +52,28 @@ pub(crate) fn connect_threaded(
     on_patch: impl Fn() + 'static,
     threads: impl crate::EveryThread + 'static,
 ) {
-    if threaded::own_build_id().is_none() {
-        // Built by plain cargo (scripts/build-mt) or served by dx: there is no
-        // threaded patch pipeline to talk to, and dx cannot patch shared memory.
-        return tracing::info!(
-            "hot-patching is off: this build was not made by wasm_mt_dev (scripts/dev mt)"
-        );
-    }
+    // Only a build made by wasm_mt_dev has what a patch links against. Any
+    // other dev server (dx without --hot-patch) is still listened to, for its
+    // rebuild-and-reload messages; a plain static server has none.
+    let patchable = threaded::own_build_id().is_some();
     THREADED.with(|threaded| {
         *threaded.borrow_mut() = Some(Threaded {
             threads: Rc::new(threads),
             session: None,
             queue: Rc::default(),
+            patchable,
         })
     });
-    connect(on_patch);
+    open_sessions(on_patch, !patchable);
 }
 
 pub(crate) fn connect(on_patch: impl Fn() + 'static) {
+    open_sessions(on_patch, false);
+}
+
+/// Connect to the dev server; with `only_if_there`, give up quietly when the
+/// page turns out to be served without one.
+fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
     let Some(location) = web_sys::window().map(|window| window.location()) else {
         return tracing::error!(
             "hot-patching is off: no `window` here (call connect from the page, not a worker)"
@@ -103,6 +109,7 @@ pub(crate) fn connect(on_patch: impl Fn() + 'static) {
             on_text: Box::new(move |text| texts.handle_text(text)),
             on_binary: Box::new(move |data| bytes.handle_binary(data)),
             on_lost: Box::new(|reason| Web.report(Status::Disconnected { reason })),
+            only_if_there,
         },
     );
     // dx publishes compiler errors on a second socket, just after the
@@ -121,6 +128,7 @@ pub(crate) fn connect(on_patch: impl Fn() + 'static) {
             on_text: Box::new(report_build_error),
             on_binary: Box::new(move |data| report_build_error(&String::from_utf8_lossy(data))),
             on_lost: Box::new(|reason| tracing::debug!("{reason}")),
+            only_if_there,
         },
     );
     every(2_000, move || session.fail_if_stuck(LANDING_TIMEOUT_MS));
@@ -173,6 +181,13 @@ fn describe_error_event(event: &JsValue) -> String {
 
 /// Queues `table` behind the patches still being applied, on every thread.
 fn apply_threaded(threaded: Threaded, table: JumpTable) -> Result<(), String> {
+    if !threaded.patchable {
+        return Err(
+            "this build cannot take patches: its threads share one memory, which dx \
+                    0.7.10 cannot patch; serve it with scripts/dev mt (wasm_mt_dev)"
+                .into(),
+        );
+    }
     let session = threaded.session.ok_or("not connected yet")?;
     let threads = threaded.threads;
     let previous = threaded.queue.borrow_mut().take();

@@ -25,6 +25,9 @@ pub(super) struct Handlers {
     pub on_binary: OnBinary,
     /// The socket closed, or could not be opened (reported once per outage).
     pub on_lost: Box<dyn Fn(String)>,
+    /// The page may be served without a dev server (a plain static server): if
+    /// the first attempt fails, stop quietly instead of retrying for ever.
+    pub only_if_there: bool,
 }
 
 pub(super) struct Socket {
@@ -33,6 +36,7 @@ pub(super) struct Socket {
     backoff: RefCell<Backoff>,
     /// When the current connection opened (`performance.now()`), if it did.
     opened_ms: Cell<Option<f64>>,
+    ever_opened: Cell<bool>,
     ws: RefCell<Option<WebSocket>>,
     callbacks: OnceCell<Callbacks>,
 }
@@ -52,6 +56,7 @@ impl Socket {
             handlers,
             backoff: RefCell::default(),
             opened_ms: Cell::new(None),
+            ever_opened: Cell::new(false),
             ws: RefCell::new(None),
             callbacks: OnceCell::new(),
         });
@@ -87,6 +92,9 @@ impl Socket {
         let ws = match WebSocket::new(&self.url) {
             Ok(ws) => ws,
             Err(err) => {
+                if self.no_dev_server() {
+                    return;
+                }
                 if self.backoff.borrow().is_first() {
                     (self.handlers.on_lost)(format!("cannot open {}: {err:?}", self.url));
                 }
@@ -104,6 +112,7 @@ impl Socket {
 
     fn opened(&self) {
         self.opened_ms.set(Some(super::now_ms()));
+        self.ever_opened.set(true);
         if let Some(frame) = (self.handlers.on_open)() {
             if let Some(ws) = self.ws.borrow().as_ref() {
                 let _ = ws.send_with_str(&frame);
@@ -120,6 +129,10 @@ impl Socket {
     }
 
     fn closed(&self) {
+        self.ws.borrow_mut().take();
+        if self.no_dev_server() {
+            return;
+        }
         let up_for = self
             .opened_ms
             .take()
@@ -128,8 +141,16 @@ impl Socket {
             (self.handlers.on_lost)(format!("{} closed", self.url));
         }
         self.backoff.borrow_mut().closed(up_for);
-        self.ws.borrow_mut().take();
         self.retry_later();
+    }
+
+    /// Whether to give up: the first attempt failed and none is needed.
+    fn no_dev_server(&self) -> bool {
+        let give_up = self.handlers.only_if_there && !self.ever_opened.get();
+        if give_up {
+            tracing::info!("no dev server at {}: hot-patching is off", self.url);
+        }
+        give_up
     }
 
     fn retry_later(&self) {
