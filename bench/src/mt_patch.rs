@@ -31,7 +31,7 @@ const FIRST_BUILD: Duration = Duration::from_secs(40 * 60);
 const EDIT: Duration = Duration::from_secs(300);
 const PATCHES: &str = "Number(document.querySelector('#hotswap-status')?.dataset.patches || 0)";
 
-/// The sky line of save `i`: a new factor each time, so every save changes the picture.
+/// The sky line of save `i` (from 1: save 0 would be the unchanged 0.500).
 fn sky(i: usize) -> String {
     format!("let k = 0.{:03} * (ray.dir.y + 1.0);", 500 + i)
 }
@@ -76,7 +76,7 @@ pub fn run() {
     let mut reload = ReloadedPage::start();
     let mut reload_ms = Vec::new();
     for i in 0..=runs {
-        let took = reload.rebuild_and_reload(&sky(i));
+        let took = reload.rebuild_and_reload(&sky(i + 1));
         progress!("rebuild + reload {}: {}", label(i, runs), secs(took));
         if i > 0 {
             reload_ms.push(took);
