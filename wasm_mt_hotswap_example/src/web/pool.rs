@@ -107,7 +107,7 @@ impl Pool {
             next_id: Cell::new(size + 1),
             _handlers: handlers,
         };
-        let mut started: Vec<Promise> = (0..=size).map(|id| pool.expect_reply(id)).collect();
+        let started: Vec<Promise> = (0..=size).map(|id| pool.expect_reply(id)).collect();
         let glue_url = GLUE_URL.with(String::clone);
         let init = |role: &str, id: u32| {
             object(&[
@@ -147,7 +147,7 @@ impl Pool {
         POOL.set(built)
             .map_err(|_| "the rayon pool was started twice")?;
         pool.dispatcher.post_message(&init("dispatcher", size))?;
-        settle_all(std::mem::take(&mut started)).await?;
+        settle_all(started).await?;
         Ok(pool)
     }
 
