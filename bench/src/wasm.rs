@@ -26,16 +26,18 @@ use crate::common::{
 use crate::progress;
 use crate::settings::Settings;
 
-const PACKAGE: &str = "wasm_hotswap_example";
-const VIEW: &str = "wasm_hotswap_example/src/view.rs";
-const WEB: [&str; 4] = ["--bundle", "web", "--target", "wasm32-unknown-unknown"];
-const FIRST_BUILD: Duration = Duration::from_secs(30 * 60);
+// What the benchmarks know of the wasm example (the soak uses them too).
+pub(crate) const PACKAGE: &str = "wasm_hotswap_example";
+pub(crate) const VIEW: &str = "wasm_hotswap_example/src/view.rs";
+pub(crate) const WEB: [&str; 4] = ["--bundle", "web", "--target", "wasm32-unknown-unknown"];
+pub(crate) const FIRST_BUILD: Duration = Duration::from_secs(30 * 60);
 const EDIT: Duration = Duration::from_secs(180);
 
-const RENDERED: &str = "document.querySelector('#hotView')?.textContent.includes('clicks so far')";
+pub(crate) const RENDERED: &str =
+    "document.querySelector('#hotView')?.textContent.includes('clicks so far')";
 const PATCHES: &str = "Number(document.querySelector('#hotswap-status')?.dataset.patches || 0)";
 /// Click once and return how much the counter went up.
-const CLICK_STEP: &str = "(() => { const counter = document.querySelector('#counter'); \
+pub(crate) const CLICK_STEP: &str = "(() => { const counter = document.querySelector('#counter'); \
     const before = Number(counter.textContent); \
     document.querySelector('#incrementButton').click(); \
     return Number(counter.textContent) - before; })()";

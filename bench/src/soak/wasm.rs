@@ -10,21 +10,11 @@ use super::{Edit, Tally, EDIT};
 use crate::cleanup;
 use crate::common::{load_average, ms, secs};
 use crate::progress;
+use crate::wasm::{CLICK_STEP, FIRST_BUILD, PACKAGE, RENDERED, VIEW, WEB};
 
-const PACKAGE: &str = "wasm_hotswap_example";
-const VIEW: &str = "wasm_hotswap_example/src/view.rs";
-const WEB: [&str; 4] = ["--bundle", "web", "--target", "wasm32-unknown-unknown"];
-const FIRST_BUILD: Duration = Duration::from_secs(30 * 60);
-
-const RENDERED: &str = "document.querySelector('#hotView')?.textContent.includes('clicks so far')";
 const STATUS: &str = "document.querySelector('#hotswap-status')";
 /// Survives only as long as the page is not reloaded.
 const MARKER: &str = "window.__soakMarker === 'set once'";
-/// Click once and return how much the counter went up.
-const CLICK_STEP: &str = "(() => { const counter = document.querySelector('#counter'); \
-    const before = Number(counter.textContent); \
-    document.querySelector('#incrementButton').click(); \
-    return Number(counter.textContent) - before; })()";
 
 fn step_source(step: usize) -> String {
     format!("-> i64 {{\n    {step}\n}}")
