@@ -172,6 +172,25 @@ fn wait_for_unit(
     read_until(socket, name, PATCH, |t| (t == quoted).then_some(()), seen);
 }
 
+/// Waits for the next `HotReload` message and returns it, parsed.
+fn wait_for_hot_reload(
+    socket: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    what: &str,
+    seen: &mut Vec<String>,
+) -> serde_json::Value {
+    read_until(
+        socket,
+        what,
+        PATCH,
+        |t| {
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .filter(|v| v.get("HotReload").is_some())
+        },
+        seen,
+    )
+}
+
 #[test]
 fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let scratch = Scratch::new("wasm_mt_dev");
@@ -220,17 +239,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
         .expect("the sky's gradient is in none of SKY_HOMES");
     scratch.edit(sky_file, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
     wait_for_unit(&mut devserver, "HotPatchStart", &mut seen);
-    let message: serde_json::Value = read_until(
-        &mut devserver,
-        "a HotReload message",
-        PATCH,
-        |t| {
-            serde_json::from_str::<serde_json::Value>(t)
-                .ok()
-                .filter(|v| v.get("HotReload").is_some())
-        },
-        &mut seen,
-    );
+    let message = wait_for_hot_reload(&mut devserver, "a HotReload message", &mut seen);
     let reload = &message["HotReload"];
     assert_eq!(reload["for_build_id"], build_id as u64);
     assert_eq!(reload["for_pid"], serde_json::Value::Null);
@@ -353,17 +362,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
 
     // Fixing it patches again.
     scratch.edit(sky_file, "let k = \"half\" *", "let k = 0.75 *");
-    let second = read_until(
-        &mut devserver,
-        "the second HotReload",
-        PATCH,
-        |t| {
-            serde_json::from_str::<serde_json::Value>(t)
-                .ok()
-                .filter(|v| v.get("HotReload").is_some())
-        },
-        &mut seen,
-    );
+    let second = wait_for_hot_reload(&mut devserver, "the second HotReload", &mut seen);
     let second_lib = second["HotReload"]["jump_table"]["lib"].as_str().unwrap();
     assert_ne!(second_lib, lib, "each patch has its own file");
     assert_eq!(http_get(tool.port, second_lib).0, 200);
