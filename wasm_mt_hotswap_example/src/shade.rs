@@ -66,13 +66,6 @@ fn trace(scene: &Scene, ray: &Ray, bounce: u32) -> Vec3 {
 mod tests {
     use super::*;
 
-    fn ray(origin: Vec3, dir: Vec3) -> Ray {
-        Ray {
-            origin,
-            dir: dir.normalized(),
-        }
-    }
-
     #[test]
     fn the_floor_under_the_red_sphere_is_in_shadow_of_the_main_light() {
         let scene = crate::scene::reference();
@@ -80,16 +73,16 @@ mod tests {
         let below = Vec3::new(0.0, EPSILON, 0.0);
         let light = scene.lights[0].position;
         let l = (light - below).normalized();
-        assert!(scene.in_shadow(&ray(below, l), (light - below).length()));
+        assert!(scene.in_shadow(&Ray::towards(below, l), (light - below).length()));
         // Far out on the floor nothing blocks it.
         let open = Vec3::new(-1.0, EPSILON, 4.0);
-        assert!(!scene.in_shadow(&ray(open, (light - open).normalized()), 100.0));
+        assert!(!scene.in_shadow(&Ray::towards(open, (light - open).normalized()), 100.0));
     }
 
     #[test]
     fn rays_that_miss_everything_see_the_sky() {
         let scene = crate::scene::reference();
-        let up = ray(scene.camera.position, Vec3::new(0.0, 1.0, 0.0));
+        let up = Ray::towards(scene.camera.position, Vec3::new(0.0, 1.0, 0.0));
         assert_eq!(trace(&scene, &up, 0), scene.sky_zenith);
     }
 }

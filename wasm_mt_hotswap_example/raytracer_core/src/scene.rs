@@ -11,6 +11,15 @@ pub struct Ray {
 }
 
 impl Ray {
+    /// A ray from `origin` towards `dir`, which need not be unit length.
+    #[inline]
+    pub fn towards(origin: Vec3, dir: Vec3) -> Ray {
+        Ray {
+            origin,
+            dir: dir.normalized(),
+        }
+    }
+
     #[inline]
     pub fn at(&self, t: f32) -> Vec3 {
         self.origin + self.dir * t
@@ -187,20 +196,13 @@ pub fn pow16(x: f32) -> f32 {
 mod tests {
     use super::*;
 
-    fn ray(origin: Vec3, dir: Vec3) -> Ray {
-        Ray {
-            origin,
-            dir: dir.normalized(),
-        }
-    }
-
     #[test]
     fn sphere_hit_from_outside_is_the_near_side() {
         let s = Shape::Sphere {
             center: Vec3::new(0.0, 0.0, -5.0),
             radius: 1.0,
         };
-        let t = s.intersect(&ray(Vec3::ZERO, Vec3::new(0.0, 0.0, -1.0)));
+        let t = s.intersect(&Ray::towards(Vec3::ZERO, Vec3::new(0.0, 0.0, -1.0)));
         assert_eq!(t, Some(4.0));
     }
 
@@ -211,7 +213,7 @@ mod tests {
             radius: 1.0,
         };
         assert_eq!(
-            s.intersect(&ray(Vec3::ZERO, Vec3::new(0.0, 0.0, -1.0))),
+            s.intersect(&Ray::towards(Vec3::ZERO, Vec3::new(0.0, 0.0, -1.0))),
             None
         );
     }
@@ -222,9 +224,9 @@ mod tests {
             point: Vec3::ZERO,
             normal: Vec3::new(0.0, 1.0, 0.0),
         };
-        let along = ray(Vec3::new(0.0, 1.0, 0.0), Vec3::new(1.0, 0.0, 0.0));
+        let along = Ray::towards(Vec3::new(0.0, 1.0, 0.0), Vec3::new(1.0, 0.0, 0.0));
         assert_eq!(floor.intersect(&along), None);
-        let down = ray(Vec3::new(0.0, 2.0, 0.0), Vec3::new(0.0, -1.0, 0.0));
+        let down = Ray::towards(Vec3::new(0.0, 2.0, 0.0), Vec3::new(0.0, -1.0, 0.0));
         assert_eq!(floor.intersect(&down), Some(2.0));
     }
 
@@ -251,7 +253,7 @@ mod tests {
             sky_horizon: Vec3::ZERO,
             sky_zenith: Vec3::ZERO,
         };
-        let forward = ray(Vec3::ZERO, Vec3::new(0.0, 0.0, -1.0));
+        let forward = Ray::towards(Vec3::ZERO, Vec3::new(0.0, 0.0, -1.0));
         let (t, _) = scene.nearest_hit(&forward).unwrap();
         assert_eq!(t, 4.0);
         assert!(scene.in_shadow(&forward, 100.0));
