@@ -34,7 +34,7 @@ impl Report {
             ("thread-local", &self.thread_locals),
         ] {
             for name in names {
-                out.push_str(&format!("{kind} {name}\n"));
+                out.push_str(&format!("{kind} {}\n", crate::readable(name)));
             }
         }
         out.push_str(&format!("micros {}\n", self.micros));
