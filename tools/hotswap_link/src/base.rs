@@ -7,7 +7,7 @@ use std::path::Path;
 
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, SymbolSection};
 
-use crate::elf::{hash, hash_zeros, is_writable_data, BaseStatic};
+use crate::elf::{hash, hash_zeros, is_writable_data, path_key, BaseStatic};
 
 #[derive(Debug, Default)]
 pub struct Base {
@@ -15,6 +15,9 @@ pub struct Base {
     pub statics: HashMap<String, BaseStatic>,
     /// Every thread-local the base defines.
     pub thread_locals: HashSet<String>,
+    /// The paths (`elf::path_key`) of the wanted statics' paths the base has,
+    /// under whatever name: one there under another name changed type.
+    pub paths: HashSet<String>,
     /// Running address minus file address, from the first stub symbol found.
     pub slide: Option<i64>,
 }
@@ -34,6 +37,7 @@ pub fn read(
         .map_err(|e| format!("cannot map {}: {e}", exe.display()))?;
     let object =
         object::File::parse(&*map).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
+    let wanted_paths: HashSet<&str> = wanted.iter().map(|n| path_key(n)).collect();
     let mut base = Base::default();
     for symbol in object.symbols() {
         let Ok(name) = symbol.name() else {
@@ -55,6 +59,10 @@ pub fn read(
             continue;
         }
         if !wanted.contains(name) {
+            let path = path_key(name);
+            if path.len() != name.len() && wanted_paths.contains(path) {
+                base.paths.insert(path.to_string());
+            }
             continue;
         }
         let writable = matches!(section.flags(), SectionFlags::Elf { sh_flags }
