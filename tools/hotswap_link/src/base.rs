@@ -15,9 +15,9 @@ pub struct Base {
     pub statics: HashMap<String, BaseStatic>,
     /// Every thread-local the base defines.
     pub thread_locals: HashSet<String>,
-    /// The paths (`elf::path_key`) of the wanted statics' paths the base has,
-    /// under whatever name: one there under another name changed type.
-    pub paths: HashSet<String>,
+    /// The base's statics at the wanted statics' paths (`elf::path_key`), by
+    /// path: a static at the same path under another name changed type.
+    pub paths: HashMap<String, Vec<String>>,
     /// Running address minus file address, from the first stub symbol found.
     pub slide: Option<i64>,
 }
@@ -58,11 +58,14 @@ pub fn read(
             base.thread_locals.insert(name.to_string());
             continue;
         }
+        let path = path_key(name);
+        if path.len() != name.len() && wanted_paths.contains(path) {
+            base.paths
+                .entry(path.to_string())
+                .or_default()
+                .push(name.to_string());
+        }
         if !wanted.contains(name) {
-            let path = path_key(name);
-            if path.len() != name.len() && wanted_paths.contains(path) {
-                base.paths.insert(path.to_string());
-            }
             continue;
         }
         let writable = matches!(section.flags(), SectionFlags::Elf { sh_flags }

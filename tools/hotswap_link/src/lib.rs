@@ -79,7 +79,12 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let mut bind = HashSet::new();
     for (name, candidate) in &defined {
         let Some(known) = base.statics.get(name) else {
-            if base.paths.contains(elf::path_key(name)) {
+            // The base has a static at this path that the patch no longer
+            // defines: it is this one, with another type (its hash changed).
+            // Statics a macro makes in closures share paths (tracing's
+            // `__CALLSITE`): a new one beside them is new, not changed.
+            let at_path = base.paths.get(elf::path_key(name));
+            if at_path.is_some_and(|names| !names.iter().any(|n| defined.contains_key(n))) {
                 return Err(elf::Unbindable::TypeChanged { name: name.clone() }.to_string());
             }
             report.fresh.push(name.clone());
