@@ -17,6 +17,7 @@ pub(crate) struct LinkReport {
     pub bound_thread_locals: Vec<String>,
     pub initialiser_changed: Vec<String>,
     pub fresh: Vec<String>,
+    pub same_path: Vec<String>,
     pub thread_locals: Vec<String>,
     pub micros: u64,
 }
@@ -40,6 +41,7 @@ impl LinkReport {
                 "bound-thread-local" => report.bound_thread_locals.push(value),
                 "initialiser-changed" => report.initialiser_changed.push(value),
                 "fresh" => report.fresh.push(value),
+                "same-path" => report.same_path.push(value),
                 "thread-local" => report.thread_locals.push(value),
                 "micros" => report.micros = value.parse().unwrap_or(0),
                 _ => {} // a newer wrapper's news: the version line says so
@@ -93,6 +95,16 @@ impl LinkReport {
                 ),
             );
         }
+        if !self.same_path.is_empty() {
+            once(
+                "same-path",
+                "",
+                format!(
+                    "{} statics declared beside others of the same name in one function (tracing's callsites, for one) keep the patch's own copies: only their order tells them apart",
+                    self.same_path.len()
+                ),
+            );
+        }
         for name in &self.thread_locals {
             once(
                 "tls",
@@ -143,6 +155,8 @@ mod tests {
         bound-thread-local app::CURRENT\n\
         initialiser-changed app::ID\n\
         fresh app::NEW\n\
+        same-path app::f::__CALLSITE\n\
+        same-path app::f::__CALLSITE\n\
         thread-local app::TL\n\
         micros 1500\n";
 
@@ -159,7 +173,8 @@ mod tests {
         );
         assert!(first[1].starts_with("static app::ID's initialiser changed"));
         assert!(first[2].starts_with("static app::NEW is new"));
-        assert!(first[3].starts_with("thread-local app::TL starts"));
+        assert!(first[3].starts_with("2 statics declared beside others"));
+        assert!(first[4].starts_with("thread-local app::TL starts"));
         assert_eq!(report.lines(&mut said).len(), 1, "notes are given once");
     }
 

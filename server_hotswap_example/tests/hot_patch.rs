@@ -83,20 +83,27 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     // `index` (patched) counts GET / in a static; main.rs's service (never
     // patched) reads the same static into `x-greeted`; `/greeted` (patched)
     // reads it and the `LazyLock` made once at start-up.
-    let by_unpatched: u64 = http::get(port, "/")
-        .unwrap()
-        .header("x-greeted")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let greeted_now = |port| -> u64 {
+        let response = http::get(port, "/").unwrap();
+        response.header("x-greeted").unwrap().parse().unwrap()
+    };
+    let by_unpatched = greeted_now(port);
     assert!(
         by_unpatched > greeted_before,
-        "GET / in patched code counted where the server had counted: {greeted_before} then {by_unpatched}"
+        "{greeted_before} then {by_unpatched}"
+    );
+    assert_eq!(
+        greeted_now(port),
+        by_unpatched + 1,
+        "GET / in patched code must count where the never-patched service reads"
     );
     let report = http::get(port, "/greeted").unwrap().body;
     assert_eq!(
         report,
-        format!("patched: greeted {by_unpatched} times by instance {instance}"),
+        format!(
+            "patched: greeted {} times by instance {instance}",
+            by_unpatched + 1
+        ),
         "patched code must see the running server's count and its one LazyLock value"
     );
     dx.wait_for_line("patch bound", 0, PATCH);
@@ -151,18 +158,22 @@ fn edits_patch_the_running_server_without_dropping_connections() {
         refused.contains("static server_hotswap_example::app::GREETED changed type"),
         "the refusal names the static: {refused}"
     );
+    dx.wait_for_line("Starting full rebuild", 0, PATCH);
     let fresh = wait_until("the rebuilt server to answer /greeted", FIRST_BUILD, || {
         dx.assert_running();
         http::get(port, "/greeted")
             .ok()
             .filter(|r| !r.body.ends_with(&instance) && r.body.starts_with("patched: greeted"))
     });
+    let restarted = stats(port);
     assert_eq!(
-        fresh.body.split(' ').nth(2),
-        Some("0"),
-        "a new process with its own statics: {}",
+        restarted["patches"], 0,
+        "a new process, not a patch: {restarted} ({})",
         fresh.body
     );
+    let counted = greeted_now(port);
+    let (count, _) = greeted(port);
+    assert_eq!(count, counted, "the new process counts in its own one copy");
 }
 
 /// `/greeted`'s count and instance id.
@@ -170,7 +181,7 @@ fn greeted(port: u16) -> (u64, String) {
     let body = http::get(port, "/greeted").unwrap().body;
     let words: Vec<&str> = body.split(' ').collect();
     match words[..] {
-        ["greeted", count, "times", "by", "instance", id] => {
+        [.., "greeted", count, "times", "by", "instance", id] => {
             (count.parse().unwrap(), id.to_string())
         }
         _ => panic!("unexpected /greeted: {body:?}"),

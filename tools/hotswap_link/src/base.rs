@@ -17,8 +17,9 @@ pub struct Base {
     /// pointer in the running program (x86-64: negative), and its size.
     pub thread_locals: HashMap<String, (i64, u64)>,
     /// The base's statics at the wanted statics' paths (`elf::path_key`), by
-    /// path: a static at the same path under another name changed type.
-    pub paths: HashMap<String, Vec<String>>,
+    /// path, each with whether it is writable: a static at the same path under
+    /// another name changed type.
+    pub paths: HashMap<String, Vec<(String, bool)>>,
     /// Running address minus file address, from the first stub symbol found.
     pub slide: Option<i64>,
 }
@@ -41,13 +42,19 @@ pub fn read(
     let tls_end = tls_block_end(&object);
     let wanted_paths: HashSet<&str> = wanted.iter().map(|n| path_key(n)).collect();
     let mut base = Base::default();
+    // Every symbol dx's stub and the base share gives the slide; a name that
+    // stands for two things in the base gives a wrong one for one of them, so
+    // the slide most symbols agree on wins.
+    let mut slides: HashMap<i64, usize> = HashMap::new();
     for symbol in object.symbols() {
         let Ok(name) = symbol.name() else {
             continue;
         };
-        if base.slide.is_none() && !symbol.is_undefined() {
+        if !symbol.is_undefined() {
             if let Some(&running) = stub.get(name) {
-                base.slide = Some(running as i64 - symbol.address() as i64);
+                *slides
+                    .entry(running as i64 - symbol.address() as i64)
+                    .or_default() += 1;
             }
         }
         let SymbolSection::Section(index) = symbol.section() else {
@@ -64,18 +71,21 @@ pub fn read(
             }
             continue;
         }
+        let writable = matches!(section.flags(), SectionFlags::Elf { sh_flags }
+            if is_writable_data(section.name_bytes().unwrap_or_default(), sh_flags));
         let path = path_key(name);
-        if path.len() != name.len() && wanted_paths.contains(path) {
+        if path.len() != name.len()
+            && symbol.kind() == object::SymbolKind::Data
+            && wanted_paths.contains(path)
+        {
             base.paths
                 .entry(path.to_string())
                 .or_default()
-                .push(name.to_string());
+                .push((name.to_string(), writable));
         }
         if !wanted.contains(name) {
             continue;
         }
-        let writable = matches!(section.flags(), SectionFlags::Elf { sh_flags }
-            if is_writable_data(section.name_bytes().unwrap_or_default(), sh_flags));
         let init_hash = if section.kind() == SectionKind::UninitializedData {
             hash_zeros(symbol.size())
         } else {
@@ -94,6 +104,18 @@ pub fn read(
             },
         );
     }
+    let votes: usize = slides.values().sum();
+    base.slide = match slides.into_iter().max_by_key(|(_, count)| *count) {
+        // A mapping slides by whole pages; a majority that does not is no slide.
+        Some((slide, count)) if slide % 4096 == 0 && count * 2 > votes => Some(slide),
+        Some(_) => {
+            return Err(format!(
+                "dx's stub and {} do not agree on where the running program is mapped",
+                exe.display()
+            ))
+        }
+        None => None,
+    };
     Ok(base)
 }
 

@@ -5,19 +5,20 @@
 //! PC-relatively (`R_X86_64_PC32`, usually against the static's *section*
 //! symbol), which can only point inside the patch. At the dev profile's
 //! `opt-level = 0` the address of a static with interior mutability (an
-//! atomic, a `Mutex`, a `LazyLock`, `&raw mut` of a `static mut`) is taken with
-//! `lea reg, [rip + X]`. That instruction has a same-length twin that loads
-//! the address from the GOT instead, `mov reg, [rip + GOT(X)]` (`8d` becomes
-//! `8b`, relocation `R_X86_64_REX_GOTPCRELX`): the reverse of the relaxation
-//! linkers do every day. Pointed at an undefined symbol that an extra object
-//! defines as the running program's absolute address, the GOT slot holds the
-//! program's copy. Pointers stored in data (`R_X86_64_64`) and references
-//! already through the GOT are retargeted as they are.
+//! atomic, a `Mutex`, a `LazyLock`) is taken with `lea reg, [rip + X]`. That
+//! instruction has a same-length twin that loads the address from the GOT
+//! instead, `mov reg, [rip + GOT(X)]` (`8d` becomes `8b`, relocation
+//! `R_X86_64_GOTPCREL`): the reverse of the relaxation linkers do every day.
+//! Pointed at an undefined symbol that an extra object defines as the running
+//! program's absolute address, the GOT slot holds the program's copy. Any
+//! other instruction with a RIP-relative operand (`mov eax, [rip + X]`, a
+//! `static mut` used by value) moves into a thunk ([`crate::thunk`]).
+//! Pointers stored in data (`R_X86_64_64`) and references already through the
+//! GOT are retargeted as they are. Thread-locals: see [`TlsPlan`].
 //!
-//! A static read or written directly (`mov eax, [rip + X]`, a `static mut`
-//! used by value) cannot be turned into a GOT load in place: it is reported as
-//! [`Unbindable`] and the patch is refused, never linked with a second copy.
-//! Debug info keeps pointing at the patch's own (now unused) copy.
+//! A reference no rewrite can carry is reported as [`Unbindable`] and the
+//! patch is refused, never linked with a second copy. Debug info keeps
+//! pointing at the patch's own (now unused) copy.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -123,6 +124,9 @@ pub struct Scan {
     pub statics: BTreeMap<String, Candidate>,
     /// Rust thread-locals it defines, with their sizes.
     pub thread_locals: Vec<(String, u64)>,
+    /// Read-only Rust statics it defines (a second copy is harmless, unless
+    /// the running program has that static writable: then its type changed).
+    pub read_only: Vec<String>,
     /// Every symbol name it has, defined or not.
     pub names: HashSet<String>,
 }
@@ -156,6 +160,7 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, RewriteError> {
                     continue;
                 };
                 if !is_writable_data(section.name_bytes().unwrap_or_default(), sh_flags) {
+                    out.read_only.push(name.to_string());
                     continue;
                 }
                 let (start, size) = (symbol.address(), symbol.size());
@@ -318,21 +323,48 @@ pub fn rewrite(
             let Some(own_name) = by_symbol.get(&symbol.index()) else {
                 continue;
             };
-            // The byte the relocation points at, relative to the symbol it
-            // names; a PC-relative field ends 4 bytes before the next
-            // instruction, so its addend carries a -4.
+            let section_name = || String::from_utf8_lossy(&target_section.name).into_owned();
+            // A PC-relative reference from code is the displacement of a
+            // RIP-relative operand: the address is the instruction's end plus
+            // the field, so the byte it points at is the addend plus the
+            // distance from the field to that end (4 for a lea, more when an
+            // immediate follows: `mov dword [rip + X], 7`).
             let pc_relative = matches!(relocation.r_type, elf::R_X86_64_PC32 | elf::R_X86_64_PLT32);
-            let pointed = relocation.r_addend + if pc_relative { 4 } else { 0 };
+            let at = relocation.r_offset as usize;
+            let site = match (pc_relative, code) {
+                (true, Some(code)) => Some(thunk::site(code, at).map_err(|why| {
+                    RewriteError::Unbindable(Unbindable::DirectAccess {
+                        name: own_name.clone(),
+                        section: section_name(),
+                        offset: relocation.r_offset,
+                        why,
+                    })
+                })?),
+                _ => None,
+            };
+            let pointed = relocation.r_addend
+                + site
+                    .as_ref()
+                    .map_or(0, |site| (site.start + site.len - at) as i64);
             let (name, offset_in_static) = if own_name.is_empty() {
                 let section = section_of_symbol[&symbol.index()];
-                let Some((start, _, name)) =
-                    by_section[&section.index()]
-                        .iter()
-                        .find(|(start, size, _)| {
-                            pointed >= *start as i64 && pointed < (*start + *size) as i64
-                        })
-                else {
-                    continue; // another value of the same section, not a bound static
+                let found = by_section[&section.index()]
+                    .iter()
+                    .find(|(start, size, _)| {
+                        pointed >= *start as i64 && pointed < (*start + *size) as i64
+                    });
+                let Some((start, _, name)) = found else {
+                    // A section that holds a bound static, pointed at outside
+                    // of it: nothing to tell which static is meant.
+                    let (_, _, name) = &by_section[&section.index()][0];
+                    return Err(RewriteError::Unbindable(Unbindable::DirectAccess {
+                        name: name.clone(),
+                        section: section_name(),
+                        offset: relocation.r_offset,
+                        why: format!(
+                            "a reference {pointed} bytes into its section, outside the static"
+                        ),
+                    }));
                 };
                 (name.clone(), pointed - *start as i64)
             } else {
@@ -341,7 +373,7 @@ pub fn rewrite(
             let unbindable = |why: String| {
                 RewriteError::Unbindable(Unbindable::DirectAccess {
                     name: name.clone(),
-                    section: String::from_utf8_lossy(&target_section.name).into_owned(),
+                    section: section_name(),
                     offset: relocation.r_offset,
                     why,
                 })
@@ -355,15 +387,14 @@ pub fn rewrite(
             };
             match relocation.r_type {
                 elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 => {
-                    let Some(code) = code else {
+                    let (Some(code), Some(site)) = (code, site) else {
                         return Err(unbindable("a PC-relative reference from data".into()));
                     };
-                    let at = relocation.r_offset as usize;
                     let is_lea = at >= 3
-                        && code.len() >= at
                         && code[at - 3] & 0xf8 == 0x48
                         && code[at - 2] == 0x8d
-                        && code[at - 1] & 0xc7 == 0x05;
+                        && code[at - 1] & 0xc7 == 0x05
+                        && site.len == at + 4 - site.start;
                     if is_lea && offset_in_static == 0 {
                         // Same length: lea -> mov from the GOT. Plain GOTPCREL,
                         // which no linker relaxes back into a lea.
@@ -371,7 +402,6 @@ pub fn rewrite(
                         retarget.push(plain(elf::R_X86_64_GOTPCREL, -4));
                         continue;
                     }
-                    let site = thunk::site(code, at).map_err(unbindable)?;
                     let others_inside = relocations.iter().enumerate().any(|(i, r)| {
                         i != index
                             && (r.r_offset as usize) >= site.start
@@ -391,10 +421,12 @@ pub fn rewrite(
                     });
                 }
                 // The GOT holds the symbol's own address; the addend is the PC bias.
+                // A relaxable GOT load becomes a plain one: against an absolute
+                // symbol no linker may turn it back into a PC-relative lea.
                 elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
                     if !own_name.is_empty() =>
                 {
-                    retarget.push(plain(relocation.r_type, relocation.r_addend));
+                    retarget.push(plain(elf::R_X86_64_GOTPCREL, relocation.r_addend));
                 }
                 elf::R_X86_64_64 => retarget.push(plain(elf::R_X86_64_64, offset_in_static)),
                 other => return Err(unbindable(format!("relocation type {other}"))),

@@ -9,9 +9,10 @@
 //! at the program's own address ([`elf`]), adds an object defining those
 //! addresses ([`base`] finds them), leaves dx's arguments otherwise as they
 //! are, and writes a report beside the patch that `hotswap_runtime` logs.
-//! A static that cannot be bound (its size changed, or code reads it
-//! directly) refuses the patch: dx then rebuilds the app instead of running
-//! it with a second copy. Every other link goes to the real linker untouched.
+//! Thread-locals the program has are bound too. A static that cannot be bound
+//! (its type or size changed, or an instruction no thunk can carry reaches it)
+//! refuses the patch: dx then rebuilds the app instead of running it with a
+//! second copy. Every other link goes to the real linker untouched.
 
 pub mod base;
 pub mod elf;
@@ -58,12 +59,14 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let inputs = read_inputs(args, &patch.stub)?;
 
     let mut defined = HashMap::new();
+    let mut read_only = BTreeSet::new();
     let mut thread_locals = BTreeMap::new();
     let mut scans = Vec::new();
     for input in &inputs {
         for (name, bytes) in &input.objects {
             let scan = elf::scan(bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
             defined.extend(scan.statics.clone());
+            read_only.extend(scan.read_only.iter().cloned());
             thread_locals.extend(scan.thread_locals.iter().cloned());
             scans.push(scan.names);
         }
@@ -74,19 +77,46 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let stub = std::fs::read(&patch.stub)
         .map_err(|e| format!("cannot read dx's stub {}: {e}", patch.stub.display()))?;
     let stub = base::stub_addresses(&stub)?;
-    let wanted: HashSet<String> = defined.keys().cloned().collect();
+    let wanted: HashSet<String> = defined.keys().chain(&read_only).cloned().collect();
     let base = base::read(&patch.base, &wanted, &stub)?;
+
+    // Statics at the same path (several in one function body, like the
+    // `__CALLSITE` every `tracing` macro declares) are told apart only by a
+    // hash of their position: inserting one renames the others, so a name
+    // may stand for another static in the running program. Those are left
+    // to the patch, never bound by name.
+    let mut at_path: HashMap<&str, usize> = HashMap::new();
+    for name in defined.keys().chain(&read_only) {
+        *at_path.entry(elf::path_key(name)).or_default() += 1;
+    }
+    let crowded = |path: &str| {
+        at_path.get(path).copied().unwrap_or(0) > 1
+            || base.paths.get(path).is_some_and(|names| names.len() > 1)
+    };
+    // The single base static at `name`'s path, when the patch no longer
+    // defines it: `name` is that static with another type (the legacy hash
+    // changes with the type, the path does not).
+    let renamed = |name: &str| -> Option<bool> {
+        let path = elf::path_key(name);
+        match base.paths.get(path).map(Vec::as_slice) {
+            Some([(other, writable)])
+                if other != name && !defined.contains_key(other) && !read_only.contains(other) =>
+            {
+                Some(*writable)
+            }
+            _ => None,
+        }
+    };
 
     let mut report = Report::default();
     let mut bind = HashSet::new();
     for (name, candidate) in &defined {
+        if crowded(elf::path_key(name)) {
+            report.same_path.push(name.clone());
+            continue;
+        }
         let Some(known) = base.statics.get(name) else {
-            // The base has a static at this path that the patch no longer
-            // defines: it is this one, with another type (its hash changed).
-            // Statics a macro makes in closures share paths (tracing's
-            // `__CALLSITE`): a new one beside them is new, not changed.
-            let at_path = base.paths.get(elf::path_key(name));
-            if at_path.is_some_and(|names| !names.iter().any(|n| defined.contains_key(n))) {
+            if renamed(name).is_some() {
                 return Err(elf::Unbindable::TypeChanged { name: name.clone() }.to_string());
             }
             report.fresh.push(name.clone());
@@ -107,6 +137,16 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
             report.initialiser_changed.push(name.clone());
         }
         bind.insert(name.clone());
+    }
+    // A static that became read-only (`AtomicU64` to `u64`) would otherwise
+    // be a silent second copy beside the running program's writable one.
+    for name in &read_only {
+        let path = elf::path_key(name);
+        let was_writable = base.statics.get(name).is_some_and(|known| known.writable)
+            || (!crowded(path) && renamed(name) == Some(true));
+        if was_writable {
+            return Err(elf::Unbindable::TypeChanged { name: name.clone() }.to_string());
+        }
     }
     // Thread-locals: the patch's own definitions must fit the running
     // program's (a new one has no slot in the running threads), and every
@@ -132,7 +172,7 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         .map(|(name, &(tpoff, _))| (name.clone(), tpoff))
         .collect();
 
-    let scratch = patch.output.with_extension("hotswap.d");
+    let scratch = scratch_dir(patch);
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
@@ -216,6 +256,11 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         report,
         scratch,
     })
+}
+
+/// Where the rewritten objects of `patch` are kept until its link has read them.
+pub fn scratch_dir(patch: &Patch) -> PathBuf {
+    patch.output.with_extension("hotswap.d")
 }
 
 /// An object defining each `(name, value, size)` as an absolute symbol:

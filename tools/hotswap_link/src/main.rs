@@ -24,28 +24,42 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("cannot write {}: {e}", output.display())),
         },
-        Link::Patch(patch) => match bind_patch(&args, &patch) {
-            Ok(bound) => {
-                let status = real_link(&bound.args);
-                let _ = std::fs::remove_dir_all(&bound.scratch);
-                if status == ExitCode::SUCCESS {
-                    let path = Report::path_for(&patch.output);
-                    if let Err(e) = std::fs::write(&path, bound.report.render()) {
-                        eprintln!("hotswap-link: cannot write {}: {e}", path.display());
+        Link::Patch(patch) => {
+            // A bug here must not leave dx with no patch and no rebuild: a
+            // panic is refused like any patch that cannot be bound.
+            let bound =
+                std::panic::catch_unwind(|| bind_patch(&args, &patch)).unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("a panic");
+                    Err(format!("hotswap-link failed ({what}); please report it"))
+                });
+            match bound {
+                Ok(bound) => {
+                    let status = real_link(&bound.args);
+                    let _ = std::fs::remove_dir_all(&bound.scratch);
+                    if status == ExitCode::SUCCESS {
+                        let path = Report::path_for(&patch.output);
+                        if let Err(e) = std::fs::write(&path, bound.report.render()) {
+                            eprintln!("hotswap-link: cannot write {}: {e}", path.display());
+                        }
                     }
+                    status
                 }
-                status
-            }
-            // dx logs a failed link's output ("Failed to generate patch: …")
-            // and carries on with the file: one without `main` makes it give
-            // up on the patch and rebuild the app, which this save needs.
-            Err(why) => {
-                if let Err(e) = std::fs::write(&patch.output, empty_object()) {
-                    eprintln!("hotswap-link: cannot write {}: {e}", patch.output.display());
+                // dx logs a failed link's output ("Failed to generate patch: …")
+                // and carries on with the file: one without `main` makes it give
+                // up on the patch and rebuild the app, which this save needs.
+                Err(why) => {
+                    let _ = std::fs::remove_dir_all(hotswap_link::scratch_dir(&patch));
+                    if let Err(e) = std::fs::write(&patch.output, empty_object()) {
+                        eprintln!("hotswap-link: cannot write {}: {e}", patch.output.display());
+                    }
+                    fail(&format!("{why}. Not patching: dx rebuilds the app instead"))
                 }
-                fail(&format!("{why}. Not patching: dx rebuilds the app instead"))
             }
-        },
+        }
     }
 }
 

@@ -13,6 +13,10 @@ pub struct Report {
     /// Statics the running program does not have: the patch's own, fresh
     /// with every patch until a rebuild.
     pub fresh: Vec<String>,
+    /// Statics beside others of the same path in one function body (a
+    /// `tracing` macro's `__CALLSITE`), which only their position tells
+    /// apart: the patch's own.
+    pub same_path: Vec<String>,
     /// Thread-locals now shared with the running program.
     pub bound_thread_locals: Vec<String>,
     /// Thread-locals patched code gets its own (initial) copy of.
@@ -34,6 +38,7 @@ impl Report {
             ("bound-thread-local", &self.bound_thread_locals),
             ("initialiser-changed", &self.initialiser_changed),
             ("fresh", &self.fresh),
+            ("same-path", &self.same_path),
             ("thread-local", &self.thread_locals),
         ] {
             for name in names {

@@ -90,6 +90,10 @@ pub fn thunk(site: &Site, offset: i64) -> Result<Thunk, String> {
     if instruction.is_stack_instruction() {
         return refuse("uses the stack");
     }
+    // iced's register list is incomplete for these (xsave uses edx:eax).
+    if instruction.is_save_restore_instruction() {
+        return refuse("saves or restores processor state");
+    }
     let mut info = InstructionInfoFactory::new();
     let used: Vec<Register> = info
         .info(instruction)

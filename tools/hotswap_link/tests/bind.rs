@@ -67,6 +67,72 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 extern "C" fn rust_eh_personality() {}
 "#;
 
+/// Stores of constants: the displacement is followed by an immediate, so the
+/// relocation's addend is not the usual -4.
+const IMMEDIATES: &str = r#"
+#![no_std]
+static mut PRIV: u32 = 100;
+static mut ARR: [u64; 4] = [0; 4];
+static mut FLAG: bool = false;
+
+#[no_mangle]
+pub extern "C" fn set() -> u32 {
+    unsafe {
+        PRIV = 7;
+        ARR[2] = 9;
+        if FLAG {
+            PRIV = 8;
+        }
+        PRIV
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+"#;
+
+static LIVE_PRIV: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(100);
+static LIVE_ARR: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static LIVE_FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[test]
+fn stores_of_constants_reach_the_right_bytes_of_the_running_statics() {
+    let dir = scratch("immediates");
+    let object = compile(&dir, "imm", IMMEDIATES);
+    let bytes = std::fs::read(&object).unwrap();
+    let defined = elf::scan(&bytes).unwrap().statics;
+    let (private, array, flag) = (
+        name_of(&defined, "PRIV"),
+        name_of(&defined, "ARR"),
+        name_of(&defined, "FLAG"),
+    );
+    let bind: HashSet<String> = [private.clone(), array.clone(), flag.clone()].into();
+    let rewritten = elf::rewrite(&bytes, &bind, &HashMap::new()).unwrap();
+    let path = dir.join("imm-bound.o");
+    std::fs::write(&path, rewritten.bytes.unwrap()).unwrap();
+    let statics = dir.join("statics.o");
+    let addresses = [
+        based(&private, LIVE_PRIV.as_ptr() as u64),
+        based(&array, LIVE_ARR.as_ptr() as u64),
+        based(&flag, LIVE_FLAG.as_ptr() as u64),
+    ];
+    std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
+    let library = dir.join("libimm.so");
+    link_shared(&[&path, &statics], &library);
+    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let set: extern "C" fn() -> u32 = *unsafe { library.get(b"set") }.unwrap();
+    assert_eq!(set(), 8, "the running FLAG (true) was read");
+    assert_eq!(LIVE_PRIV.load(Ordering::SeqCst), 8);
+    let array: Vec<u64> = LIVE_ARR.iter().map(|a| a.load(Ordering::SeqCst)).collect();
+    assert_eq!(array, [0, 0, 9, 0], "the store landed in element 2");
+    drop(library);
+}
+
 /// The running program's statics the patch must use.
 static LIVE_HITS: AtomicU64 = AtomicU64::new(41);
 static LIVE_RAW: AtomicU64 = AtomicU64::new(1000);
@@ -134,7 +200,8 @@ fn without_the_rewrite_the_patch_counts_in_its_own_copy() {
     assert_eq!(bump(), 1);
 }
 
-/// With `std`, generic code comes in COMDAT groups, which the rewrite drops.
+/// With `panic = "unwind"` (the dev profile's), objects carry COMDAT groups
+/// (`DW.ref.rust_eh_personality`), which the rewrite drops.
 const GROUPED: &str = r#"
 use std::sync::atomic::{AtomicU64, Ordering};
 static HITS: AtomicU64 = AtomicU64::new(0);
@@ -143,31 +210,44 @@ pub fn count(items: Vec<u64>) -> u64 {
     let total: u64 = items.iter().sum();
     HITS.fetch_add(total, Ordering::SeqCst) + total
 }
+
+#[no_mangle]
+pub extern "C" fn count_six() -> u64 {
+    count(vec![1, 2, 3])
+}
 "#;
 
+static LIVE_GROUPED: AtomicU64 = AtomicU64::new(10);
+
 #[test]
-fn an_object_with_comdat_groups_still_links() {
+fn an_object_with_comdat_groups_is_rewritten_linked_and_run() {
     let dir = scratch("grouped");
-    let object = compile(&dir, "grouped", GROUPED);
+    let object = compile_with(&dir, "grouped", GROUPED, "lib", "unwind");
     let bytes = std::fs::read(&object).unwrap();
+    let readelf = Command::new("readelf")
+        .arg("-gW")
+        .arg(&object)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&readelf.stdout).contains("COMDAT group section"),
+        "the fixture must have a COMDAT group to test their handling"
+    );
     let defined = elf::scan(&bytes).unwrap().statics;
     let hits = name_of(&defined, "HITS");
     let rewritten = elf::rewrite(&bytes, &[hits.clone()].into(), &HashMap::new()).unwrap();
     let rewritten_path = dir.join("grouped-bound.o");
     std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
     let statics = dir.join("statics.o");
-    let addresses = [based(&hits, 0x1000)];
+    let addresses = [based(&hits, LIVE_GROUPED.as_ptr() as u64)];
     std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
-    // Linked, not loaded: std stays undefined, as in a patch dx links.
-    let status = Command::new("cc")
-        .args(["-shared", "-nostdlib", "-fuse-ld=lld"])
-        .arg(&rewritten_path)
-        .arg(&statics)
-        .arg("-o")
-        .arg(dir.join("libgrouped.so"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let library = dir.join("libgrouped.so");
+    link_shared_std(&[&rewritten_path, &statics], &library);
+    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let count_six: extern "C" fn() -> u64 = *unsafe { library.get(b"count_six") }.unwrap();
+    assert_eq!(count_six(), 16);
+    assert_eq!(LIVE_GROUPED.load(Ordering::SeqCst), 16);
+    drop(library);
 }
 
 /// A thread-local in the crate dx rebuilds: an executable's, reached with
@@ -336,13 +416,18 @@ fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
 }
 
 fn compile_as(dir: &Path, name: &str, source: &str, crate_type: &str) -> PathBuf {
+    compile_with(dir, name, source, crate_type, "abort")
+}
+
+fn compile_with(dir: &Path, name: &str, source: &str, crate_type: &str, panic: &str) -> PathBuf {
     let source_path = dir.join(format!("{name}.rs"));
     std::fs::write(&source_path, source).unwrap();
     let object = dir.join(format!("{name}.o"));
     let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
         .args(["--edition=2021", "--emit=obj", "-Copt-level=0"])
         .arg(format!("--crate-type={crate_type}"))
-        .args(["-Cpanic=abort", "-Crelocation-model=pic"])
+        .arg(format!("-Cpanic={panic}"))
+        .arg("-Crelocation-model=pic")
         .arg("--crate-name")
         .arg(name)
         .arg("-o")
