@@ -2,7 +2,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::process::LoggedProcess;
-use crate::{checkout_root, e2e_dir, Scratch};
+use crate::{e2e_dir, Scratch};
 
 /// A running `wasm_mt_dev`, the threaded example's dev server (what
 /// `scripts/dev mt` starts), on a scratch workspace. Its log is in
@@ -16,19 +16,11 @@ pub struct MtDev {
 impl MtDev {
     /// Build the tool in this checkout and start it on `scratch`.
     pub fn start(scratch: &Scratch, name: &str) -> MtDev {
-        let checkout = checkout_root();
-        let built = Command::new("cargo")
-            .args(["build", "-q", "-p", "wasm_mt_dev"])
-            .current_dir(&checkout)
-            .status()
-            .expect("cannot run cargo");
-        assert!(built.success(), "cargo build -p wasm_mt_dev failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| checkout.join("target"), Into::into);
+        let tool = crate::tools::workspace_binary("wasm_mt_dev", "wasm_mt_dev");
         let port = crate::free_port();
         std::fs::create_dir_all(e2e_dir()).unwrap();
         let process = LoggedProcess::spawn(
-            Command::new(target.join("debug").join("wasm_mt_dev"))
+            Command::new(tool)
                 .arg("--workspace")
                 .arg(scratch.root())
                 .args(["--port", &port.to_string()])

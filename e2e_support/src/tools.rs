@@ -1,30 +1,30 @@
 //! The workspace's own tools a dev session needs beside dx, built from this
-//! checkout so tests always run the current source.
+//! checkout (as the dev scripts build them) so tests run the current source.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// Builds the binary `bin` of the workspace package `package` and returns its path.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    let checkout = crate::checkout_root();
+    let built = Command::new("cargo")
+        .args(["build", "-q", "-p", package, "--bin", bin])
+        .current_dir(&checkout)
+        .status()
+        .expect("cannot run cargo");
+    assert!(built.success(), "cargo build -p {package} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| checkout.join("target"), Into::into);
+    target.join("debug").join(bin)
+}
+
 /// `hotswap-link` (tools/hotswap_link), the linker every scratch copy's
 /// `.cargo/config.toml` names through `tools/hotswap_link/linker`; dx's
-/// sessions find it through `HOTSWAP_LINK`. Built once per test process, in
-/// a target folder of its own (the tests' own cargo may hold `target/`).
+/// sessions find it through `HOTSWAP_LINK`. Built once per test process.
 pub fn hotswap_link() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let root = crate::checkout_root();
-            let target = root.join("target").join("e2e-tools");
-            let status = Command::new("cargo")
-                .current_dir(&root)
-                .args(["build", "-q", "-p", "hotswap_link", "--bin", "hotswap-link"])
-                .arg("--target-dir")
-                .arg(&target)
-                .env_remove("CARGO_TARGET_DIR")
-                .status()
-                .expect("cannot run cargo to build hotswap-link");
-            assert!(status.success(), "building tools/hotswap_link failed");
-            target.join("debug").join("hotswap-link")
-        })
+        .get_or_init(|| workspace_binary("hotswap_link", "hotswap-link"))
         .clone()
 }
