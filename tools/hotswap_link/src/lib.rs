@@ -18,6 +18,7 @@ pub mod elf;
 pub mod link;
 pub mod report;
 pub mod thunk;
+pub mod wasm;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;

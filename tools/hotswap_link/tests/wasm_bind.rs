@@ -1,0 +1,276 @@
+//! The wasm rewrite on objects the real rustc compiled as dx compiles a patch
+//! (wasm32, `opt-level = 0`, `-Crelocation-model=pic`), linked by the real
+//! wasm-ld (`rust-lld -flavor wasm`) with dx's patch flags: every writable
+//! static the base has becomes a `GOT.mem` import (what dx binds to the
+//! running page's address), and patched code reaches it through that import.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hotswap_link::wasm::{self, BaseSymbols, Unbindable};
+use wasmparser::{Parser, Payload, TypeRef};
+
+const PATCH: &str = r#"
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static HITS: AtomicU32 = AtomicU32::new(0);
+pub static SHARED: AtomicU32 = AtomicU32::new(7);
+static mut RAW: u64 = 5;
+static GREETING: &str = "read-only: a copy is harmless";
+thread_local! { static STATE: RefCell<Vec<u32>> = RefCell::new(Vec::new()); }
+
+#[no_mangle]
+pub extern "C" fn bump() -> u32 {
+    HITS.fetch_add(1, Ordering::SeqCst) + SHARED.load(Ordering::Relaxed)
+}
+
+#[no_mangle]
+pub extern "C" fn raw() -> u64 {
+    unsafe {
+        RAW += 1;
+        RAW
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn state() -> usize {
+    STATE.with(|s| {
+        s.borrow_mut().push(1);
+        s.borrow().len()
+    }) + GREETING.len()
+}
+"#;
+
+/// Where the "running page" keeps its statics in the test's memory.
+const LIVE_HITS: u32 = 1024;
+const LIVE_SHARED: u32 = 1032;
+const LIVE_RAW: u32 = 1040;
+const LIVE_STATE: u32 = 1088;
+
+#[test]
+fn a_rewritten_patch_counts_in_the_running_pages_statics() {
+    let dir = scratch("got");
+    let object = compile(&dir, PATCH);
+    let bytes = std::fs::read(&object).unwrap();
+    // The base has every static the patch defines, with the same sizes.
+    let base = BaseSymbols::read(&bytes).unwrap();
+    let rewritten = wasm::rewrite(&bytes, &base).unwrap();
+    let mut bound: Vec<String> = rewritten.bound.iter().map(|n| readable(n)).collect();
+    bound.sort();
+    let expected = [
+        "patch::HITS",
+        "patch::RAW",
+        "patch::SHARED",
+        "patch::STATE::{{closure}}::__RUST_STD_INTERNAL_VAL",
+    ];
+    assert_eq!(
+        bound, expected,
+        "every writable static, the thread-local's too; not GREETING"
+    );
+    let rewritten_path = dir.join("patch-bound.o");
+    std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
+
+    let linked = link(&dir, &rewritten_path, "bound");
+    assert_eq!(
+        got_mem_imports(&linked),
+        expected,
+        "each one a GOT.mem import dx binds"
+    );
+    // Run in node as subsecond runs a patch: the GOT holds the page's addresses.
+    let out = run(
+        &linked,
+        &[
+            ("HITS", LIVE_HITS),
+            ("SHARED", LIVE_SHARED),
+            ("RAW", LIVE_RAW),
+            ("__RUST_STD_INTERNAL_VAL", LIVE_STATE),
+        ],
+    );
+    assert_eq!(
+        out, "bump=48 bump=49 hits=43 raw=1001 raw_live=1001",
+        "patched code reads and writes the running page's statics"
+    );
+
+    // Without the rewrite the same patch counts in statics of its own.
+    let plain = link(&dir, &object, "plain");
+    assert_eq!(
+        got_mem_imports(&plain),
+        Vec::<String>::new(),
+        "wasm-ld satisfies even a pub static's GOT entry from the patch's own copy"
+    );
+    let out = run(&plain, &[]);
+    assert_eq!(out, "bump=7 bump=8 hits=41 raw=6 raw_live=1000");
+}
+
+#[test]
+fn a_static_that_changed_size_refuses_the_patch() {
+    let dir = scratch("size");
+    let bytes = std::fs::read(compile(&dir, PATCH)).unwrap();
+    let mut base = BaseSymbols::read(&bytes).unwrap();
+    let raw = base.0.keys().find(|n| n.contains("3RAW")).unwrap().clone();
+    base.0.insert(raw.clone(), (4, false));
+    let err = wasm::rewrite(&bytes, &base).unwrap_err();
+    assert_eq!(
+        err,
+        wasm::RewriteError::Unbindable(Unbindable::SizeChanged {
+            name: raw,
+            base: 4,
+            now: 8
+        })
+    );
+    assert!(
+        err.to_string()
+            .starts_with("static patch::RAW changed size (4 -> 8 bytes)"),
+        "{err}"
+    );
+}
+
+fn readable(name: &str) -> String {
+    hotswap_link::readable(name)
+}
+
+/// Instantiates the patch in node against a memory where the page's statics
+/// hold HITS = 41, SHARED = 7, RAW = 1000, calls its functions and says what
+/// they returned and what the page's statics hold afterwards.
+fn run(patch: &Path, got: &[(&str, u32)]) -> String {
+    let got: Vec<String> = got
+        .iter()
+        .map(|(name, at)| format!("[{name:?}, {at}]"))
+        .collect();
+    let script = format!(
+        r#"
+const fs = require('fs');
+const module = new WebAssembly.Module(fs.readFileSync({patch:?}));
+const memory = new WebAssembly.Memory({{ initial: 4 }});
+const view = new DataView(memory.buffer);
+view.setUint32({LIVE_HITS}, 41, true);
+view.setUint32({LIVE_SHARED}, 7, true);
+view.setBigUint64({LIVE_RAW}, 1000n, true);
+const got = new Map([{got}]);
+const env = {{
+  memory,
+  __indirect_function_table: new WebAssembly.Table({{ initial: 64, element: 'anyfunc' }}),
+  __memory_base: new WebAssembly.Global({{ value: 'i32', mutable: false }}, 65536),
+  __table_base: new WebAssembly.Global({{ value: 'i32', mutable: false }}, 1),
+  __stack_pointer: new WebAssembly.Global({{ value: 'i32', mutable: true }}, 60000),
+}};
+const imports = {{ env: {{}}, 'GOT.mem': {{}}, 'GOT.func': {{}} }};
+for (const i of WebAssembly.Module.imports(module)) {{
+  if (i.module === 'env' && i.name in env) imports.env[i.name] = env[i.name];
+  else if (i.module === 'GOT.mem') {{
+    const short = [...got.keys()].find(k => i.name.includes(k.length + k));
+    if (short === undefined) throw new Error('unbound GOT.mem ' + i.name);
+    imports['GOT.mem'][i.name] = new WebAssembly.Global({{ value: 'i32', mutable: true }}, got.get(short));
+  }}
+  else if (i.kind === 'function') imports[i.module][i.name] = () => {{ throw new Error('called ' + i.name); }};
+  else if (i.kind === 'global') imports[i.module][i.name] = new WebAssembly.Global({{ value: 'i32', mutable: true }}, 0);
+}}
+const e = new WebAssembly.Instance(module, imports).exports;
+if (e.__wasm_apply_data_relocs) e.__wasm_apply_data_relocs();
+const a = e.bump(), b = e.bump(), r = e.raw();
+console.log(`bump=${{a}} bump=${{b}} hits=${{view.getUint32({LIVE_HITS}, true)}} raw=${{r}} raw_live=${{view.getBigUint64({LIVE_RAW}, true)}}`);
+"#,
+        got = got.join(", ")
+    );
+    let output = Command::new("node").arg("-e").arg(script).output().unwrap();
+    assert!(
+        output.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+fn got_mem_imports(patch: &Path) -> Vec<String> {
+    let bytes = std::fs::read(patch).unwrap();
+    let mut out = Vec::new();
+    for payload in Parser::new(0).parse_all(&bytes) {
+        if let Payload::ImportSection(reader) = payload.unwrap() {
+            for import in reader.into_imports() {
+                let import = import.unwrap();
+                if import.module == "GOT.mem" {
+                    if let TypeRef::Global(_) = import.ty {
+                        out.push(hotswap_link::readable(import.name));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hotswap-link-wasm-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn compile(dir: &Path, source: &str) -> PathBuf {
+    let src = dir.join("patch.rs");
+    std::fs::write(&src, source).unwrap();
+    let out = dir.join("patch.o");
+    let status = Command::new("rustc")
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "rlib",
+            "--crate-name",
+            "patch",
+        ])
+        .args(["--target", "wasm32-unknown-unknown", "--emit", "obj"])
+        .args([
+            "-Copt-level=0",
+            "-Cdebug-assertions=on",
+            "-Crelocation-model=pic",
+            "-Ccodegen-units=1",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+fn link(dir: &Path, object: &Path, name: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.wasm"));
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
+    let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout).unwrap().trim());
+    let lld = sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld");
+    let output = Command::new(lld)
+        .args([
+            "-flavor",
+            "wasm",
+            "--import-memory",
+            "--import-table",
+            "--growable-table",
+        ])
+        .args([
+            "--allow-undefined",
+            "--no-demangle",
+            "--no-entry",
+            "--pie",
+            "--experimental-pic",
+        ])
+        .args(["--export", "bump", "--export", "raw", "--export", "state"])
+        .args(["--export", "__wasm_apply_data_relocs"])
+        .arg(object)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
