@@ -28,7 +28,7 @@ use std::time::Instant;
 use object::write::{Object, Symbol, SymbolSection};
 use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolKind, SymbolScope};
 
-pub use link::{classify, Link, Patch};
+pub use link::{classify, is_wasm, Link, Patch};
 pub use report::Report;
 
 /// The version `hotswap_runtime` and the dev scripts check the wrapper against.
@@ -56,7 +56,7 @@ struct Input {
 /// line to show when the patch must not be linked.
 pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let started = Instant::now();
-    let inputs = read_inputs(args, &patch.stub)?;
+    let inputs = read_inputs(args, Some(&patch.stub))?;
 
     let mut defined = HashMap::new();
     let mut thread_locals = BTreeSet::new();
@@ -106,31 +106,12 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
-    let mut replaced: HashMap<usize, Vec<OsString>> = HashMap::new();
     let mut bound = BTreeSet::new();
-    for input in &inputs {
-        let mut paths = Vec::new();
-        let mut changed = false;
-        for (index, (name, bytes)) in input.objects.iter().enumerate() {
-            let rewritten = elf::rewrite(bytes, &bind).map_err(|e| e.to_string())?;
-            bound.extend(rewritten.bound);
-            let path = scratch.join(format!("{}-{index}-{}", input.arg, file_name(name)));
-            match rewritten.bytes {
-                Some(new) => {
-                    changed = true;
-                    write(&path, &new)?;
-                }
-                None if input.is_archive => write(&path, bytes)?,
-                None => {}
-            }
-            paths.push(path.into_os_string());
-        }
-        if changed {
-            // An archive's members go in as objects: dx links the rebuilt
-            // workspace crates whole, as the base has them.
-            replaced.insert(input.arg, paths);
-        }
-    }
+    let mut replaced = rewrite_inputs(&inputs, &scratch, |bytes| {
+        let rewritten = elf::rewrite(bytes, &bind).map_err(|e| e.to_string())?;
+        bound.extend(rewritten.bound);
+        Ok(rewritten.bytes)
+    })?;
 
     let mut new_args = Vec::with_capacity(args.len() + 1);
     for (index, arg) in args.iter().enumerate() {
@@ -170,6 +151,69 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     })
 }
 
+/// The base dx keeps beside a web patch `…/wasm/lib<exe>-patch-<ms>.wasm`:
+/// `…/wasm/<exe>_bg.wasm`, the running page's module (after wasm-bindgen,
+/// which keeps the `linking` section the fat link wrote with
+/// `--emit-relocs`; dx resolves the patch's `GOT.mem` imports against it).
+pub fn wasm_base(output: &Path) -> Option<PathBuf> {
+    let name = output.file_name()?.to_str()?;
+    let (exe, _) = name.strip_prefix("lib")?.rsplit_once("-patch-")?;
+    Some(output.with_file_name(format!("{exe}_bg.wasm")))
+}
+
+/// Rewrites the inputs of dx's link of the web patch `output` so that the
+/// patch uses the running page's statics ([`wasm`]). `Err` is the one line to
+/// show when the patch must not be linked.
+pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String> {
+    let started = Instant::now();
+    let base_path =
+        wasm_base(output).ok_or_else(|| format!("{} is not a patch", output.display()))?;
+    let base_bytes = std::fs::read(&base_path).map_err(|e| {
+        format!(
+            "cannot read the running page's module {}: {e}",
+            base_path.display()
+        )
+    })?;
+    let base = wasm::BaseSymbols::read(&base_bytes)
+        .map_err(|e| format!("cannot read the symbols of {}: {e}", base_path.display()))?;
+    if base.0.is_empty() {
+        return Err(format!(
+            "{} has no symbol table (dx links it with --emit-relocs): cannot tell its statics",
+            base_path.display()
+        ));
+    }
+    let inputs = read_inputs(args, None)?;
+
+    let scratch = output.with_extension("hotswap.d");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    let mut report = Report::default();
+    let mut bound = BTreeSet::new();
+    let mut fresh = BTreeSet::new();
+    let mut replaced = rewrite_inputs(&inputs, &scratch, |bytes| {
+        let rewritten = wasm::rewrite(bytes, &base).map_err(|e| e.to_string())?;
+        bound.extend(rewritten.bound);
+        fresh.extend(rewritten.fresh);
+        Ok(rewritten.bytes)
+    })?;
+    let mut new_args = Vec::with_capacity(args.len());
+    for (index, arg) in args.iter().enumerate() {
+        match replaced.remove(&index) {
+            Some(paths) => new_args.extend(paths),
+            None => new_args.push(arg.clone()),
+        }
+    }
+    report.bound = bound.into_iter().collect();
+    report.fresh = fresh.into_iter().collect();
+    report.micros = started.elapsed().as_micros() as u64;
+    Ok(Bound {
+        args: new_args,
+        report,
+        scratch,
+    })
+}
+
 /// An object defining `hotswap.base.<name>` as the given running address of
 /// each static (hidden and absolute: the GOT slots get these values at link
 /// time, no dynamic relocation needed).
@@ -192,14 +236,46 @@ pub fn statics_object(addresses: &BTreeMap<String, (u64, u64)>) -> Result<Vec<u8
         .map_err(|e| format!("cannot write the statics object: {e}"))
 }
 
+/// Runs `rewrite` on every object of `inputs`, writing what it changed into
+/// `scratch`: the argument index of each input to replace, with the objects to
+/// link in its place (an archive's members go in as objects: dx links the
+/// rebuilt workspace crates whole, as the base has them).
+fn rewrite_inputs(
+    inputs: &[Input],
+    scratch: &Path,
+    mut rewrite: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, String>,
+) -> Result<HashMap<usize, Vec<OsString>>, String> {
+    let mut replaced = HashMap::new();
+    for input in inputs {
+        let mut paths = Vec::new();
+        let mut changed = false;
+        for (index, (name, bytes)) in input.objects.iter().enumerate() {
+            let path = scratch.join(format!("{}-{index}-{}", input.arg, file_name(name)));
+            match rewrite(bytes)? {
+                Some(new) => {
+                    changed = true;
+                    write(&path, &new)?;
+                }
+                None if input.is_archive => write(&path, bytes)?,
+                None => {}
+            }
+            paths.push(path.into_os_string());
+        }
+        if changed {
+            replaced.insert(input.arg, paths);
+        }
+    }
+    Ok(replaced)
+}
+
 /// The patch link's objects and archives (dx's stub aside), read into memory.
-fn read_inputs(args: &[OsString], stub: &Path) -> Result<Vec<Input>, String> {
+fn read_inputs(args: &[OsString], stub: Option<&Path>) -> Result<Vec<Input>, String> {
     let mut inputs = Vec::new();
     for (arg, value) in args.iter().enumerate() {
         let path = Path::new(value);
         let is_object = path.extension().is_some_and(|e| e == "o");
         let is_archive = path.extension().is_some_and(|e| e == "rlib" || e == "a");
-        if (!is_object && !is_archive) || path == stub {
+        if (!is_object && !is_archive) || Some(path) == stub {
             continue;
         }
         let bytes =
