@@ -34,7 +34,9 @@ impl Scratch {
                 std::fs::write(&dest, source).unwrap();
             }
             // Scripts stay executable (the linker script .cargo/config.toml names, for one).
-            let mode = std::fs::metadata(checkout.join(file)).unwrap().permissions();
+            let mode = std::fs::metadata(checkout.join(file))
+                .unwrap()
+                .permissions();
             if std::fs::metadata(&dest).unwrap().permissions() != mode {
                 std::fs::set_permissions(&dest, mode).unwrap();
             }
