@@ -47,6 +47,7 @@ fn link_bound(bound: Result<Bound, String>, output: &Path, refused: fn() -> Vec<
             status
         }
         Err(why) => {
+            let _ = std::fs::remove_dir_all(output.with_extension("hotswap.d"));
             let _ = std::fs::write(output, refused());
             fail(&format!("{why}. Not patching: dx rebuilds the app instead"))
         }
@@ -121,10 +122,16 @@ fn empty_object() -> Vec<u8> {
     .expect("an empty object always writes")
 }
 
-/// A wasm module with nothing in it: dx's jump table finds no function table
-/// in it and fails with the error that makes dx rebuild.
+/// A wasm module with nothing but a note in it: dx reads its assets (the
+/// `object` crate wants 16 bytes at least to tell a file's kind), then finds
+/// no function table to make a jump table of, the error that makes it rebuild.
 fn empty_wasm() -> Vec<u8> {
-    wasm_encoder::Module::new().finish()
+    let mut module = wasm_encoder::Module::new();
+    module.section(&wasm_encoder::CustomSection {
+        name: "hotswap-link".into(),
+        data: b"refused: see dx's log".as_slice().into(),
+    });
+    module.finish()
 }
 
 fn fail(message: &str) -> ExitCode {

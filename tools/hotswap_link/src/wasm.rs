@@ -10,20 +10,16 @@
 //! static the base also has (same name, same size) is made undefined here.
 //!
 //! That is not enough on its own: rustc treats a crate's own statics as local
-//! and reaches them without the GOT, as `__memory_base + X`:
-//!
-//! ```text
-//! i32.const X          ;; R_WASM_MEMORY_ADDR_REL_SLEB  static+addend
-//! global.get 1         ;; R_WASM_GLOBAL_INDEX_LEB      __memory_base
-//! i32.add
-//! ```
-//!
-//! (rustc 1.95 at `opt-level = 0`; also seen with the `global.get` first.) In
-//! an object every relocated LEB is padded to 5 bytes, so the pair becomes a
-//! GOT load in place, same length: the `global.get`'s relocation is pointed at
-//! the static (a `GLOBAL_INDEX_LEB` against a data symbol is its GOT entry) and
-//! the `i32.const` becomes the plain addend. Any other direct reference to a
-//! static the base has cannot be pointed at the base: it is reported as
+//! and reaches them without the GOT, as `__memory_base + X`, where `X` is an
+//! `i32.const` relocated `R_WASM_MEMORY_ADDR_REL_SLEB` (the static's offset
+//! in the patch's data). rustc 1.95 at `opt-level = 0` adds `__memory_base`
+//! right after, or reads it from a local set earlier, or keeps `X` in a local
+//! and adds the two much later (tracing's callsites): the shapes vary, the
+//! `i32.const` does not. In an object every relocated LEB is padded to 5
+//! bytes, so `i32.const X` becomes `call thunk`, same length, and the thunk
+//! returns `GOT(static) + offset - __memory_base`: whatever the code adds
+//! `__memory_base` to, it gets the base's copy. Any other direct reference to
+//! a static the base has cannot be pointed at the base: it is reported as
 //! [`Unbindable::DirectAccess`] and the patch is refused, never linked with a
 //! silent second copy. Pointers to the static in data (`MEMORY_ADDR_I32`) are
 //! fine as they are: the linker turns them into relocations the patch applies
@@ -166,9 +162,11 @@ const UNBIND: u32 = SymbolFlags::BINDING_LOCAL.bits()
 const I32_CONST: u8 = 0x41;
 const GLOBAL_GET: u8 = 0x23;
 const I32_ADD: u8 = 0x6a;
-const LOCAL_GET: u8 = 0x20;
-const LOCAL_SET: u8 = 0x21;
-const LOCAL_TEE: u8 = 0x22;
+const I32_SUB: u8 = 0x6b;
+const CALL: u8 = 0x10;
+const END: u8 = 0x0b;
+/// What a relocated index is before the linker writes it.
+const PLACEHOLDER: [u8; PADDED] = [0x80, 0x80, 0x80, 0x80, 0x00];
 /// A relocated LEB in an object: always padded to this many bytes.
 const PADDED: usize = 5;
 
@@ -187,8 +185,14 @@ struct Object<'a> {
     /// Section index of each `reloc.*` section, with its target and entries.
     relocs: Vec<(usize, u32, Vec<RelocationEntry>)>,
     code: Option<usize>,
-    /// Each function body's range in the code section's payload.
-    bodies: Vec<std::ops::Range<usize>>,
+    /// Section indices of the type and function sections.
+    types: Option<usize>,
+    functions: Option<usize>,
+    type_count: u32,
+    /// A type `() -> i32` the object has, for the thunks.
+    i32_thunk_type: Option<u32>,
+    imported_funcs: u32,
+    function_count: u32,
     target_features: Option<&'a [u8]>,
 }
 
@@ -201,11 +205,15 @@ fn read_object(bytes: &[u8]) -> Result<Object<'_>, BinaryReaderError> {
         imported_globals: Vec::new(),
         relocs: Vec::new(),
         code: None,
-        bodies: Vec::new(),
+        types: None,
+        functions: None,
+        type_count: 0,
+        i32_thunk_type: None,
+        imported_funcs: 0,
+        function_count: 0,
         target_features: None,
     };
     let mut index = 0;
-    let mut code_start = 0;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload?;
         let this = index;
@@ -216,21 +224,31 @@ fn read_object(bytes: &[u8]) -> Result<Object<'_>, BinaryReaderError> {
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
                     let import = import?;
-                    if let TypeRef::Global(_) = import.ty {
-                        object.imported_globals.push(import.name);
+                    match import.ty {
+                        TypeRef::Global(_) => object.imported_globals.push(import.name),
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => object.imported_funcs += 1,
+                        _ => {}
                     }
                 }
             }
-            Payload::CodeSectionStart { range, .. } => {
-                object.code = Some(this);
-                code_start = range.start;
+            Payload::TypeSection(reader) => {
+                object.types = Some(this);
+                for group in reader {
+                    for ty in group?.into_types() {
+                        if let wasmparser::CompositeInnerType::Func(f) = &ty.composite_type.inner {
+                            if f.params().is_empty() && f.results() == [wasmparser::ValType::I32] {
+                                object.i32_thunk_type.get_or_insert(object.type_count);
+                            }
+                        }
+                        object.type_count += 1;
+                    }
+                }
             }
-            Payload::CodeSectionEntry(body) => {
-                let range = body.range();
-                object
-                    .bodies
-                    .push(range.start - code_start..range.end - code_start);
+            Payload::FunctionSection(reader) => {
+                object.functions = Some(this);
+                object.function_count = reader.count();
             }
+            Payload::CodeSectionStart { .. } => object.code = Some(this),
             Payload::CustomSection(section) => {
                 if section.name() == "target_features" {
                     object.target_features = Some(section.data());
@@ -331,31 +349,26 @@ pub fn rewrite(bytes: &[u8], base: &dyn Base) -> Result<Rewritten, RewriteError>
         .symbols
         .iter()
         .enumerate()
-        .filter_map(|(i, symbol)| match symbol {
+        .find_map(|(i, symbol)| match symbol {
             SymbolInfo::Global { index, name, .. } => {
                 let name = name.or_else(|| object.imported_globals.get(*index as usize).copied());
                 (name == Some("__memory_base")).then_some(i as u32)
             }
             _ => None,
-        })
-        .collect::<BTreeSet<u32>>();
+        });
 
     let mut code = object
         .code
         .map(|i| object.sections[i].payload.to_vec())
         .unwrap_or_default();
+    // One thunk per (static, offset in it) reached as __memory_base + X.
+    let mut thunks: Vec<(u32, i64)> = Vec::new();
+    let first_thunk_symbol = object.symbols.len() as u32;
     let mut relocs: HashMap<usize, Vec<RelocationEntry>> = HashMap::new();
     for (at, target, entries) in &object.relocs {
         let is_code = object.code == Some(*target as usize);
-        let by_offset: HashMap<u32, usize> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.offset, i))
-            .collect();
         let mut entries = entries.clone();
-        let mut dropped = BTreeSet::new();
-        for i in 0..entries.len() {
-            let entry = entries[i];
+        for entry in entries.iter_mut() {
             let Some(&name) = bind.get(&entry.index) else {
                 continue;
             };
@@ -374,59 +387,112 @@ pub fn rewrite(bytes: &[u8], base: &dyn Base) -> Result<Rewritten, RewriteError>
                 | RelocationType::MemoryAddrI64
                 | RelocationType::MemoryAddrTlsSleb => {}
                 RelocationType::MemoryAddrRelSleb if is_code => {
-                    let shape = base_plus_offset(
-                        &code,
-                        &entries,
-                        &by_offset,
-                        &memory_base,
-                        &object.bodies,
-                        entry.offset,
-                    )
-                    .map_err(|why| direct(&why))?;
                     let at = entry.offset as usize;
-                    match shape {
-                        Shape::GlobalGet(get) => {
-                            code[at..at + PADDED].copy_from_slice(
-                                &padded_sleb(entry.addend, PADDED)
-                                    .ok_or_else(|| direct("offset out of range"))?,
-                            );
-                            entries[get].index = entry.index;
-                            dropped.insert(i);
-                        }
-                        Shape::Local { start } => {
-                            // `local.get L; i32.const X; i32.add` becomes
-                            // `global.get GOT; i32.const addend; i32.add`, the
-                            // addend's LEB as long as L's was.
-                            let room = at - 1 - start - 1 - 1;
-                            let addend = padded_sleb(entry.addend, room).ok_or_else(|| {
-                                direct("an offset too large to fit where the local was read")
-                            })?;
-                            code[start] = GLOBAL_GET;
-                            code[start + 1..start + 1 + PADDED]
-                                .copy_from_slice(&[0x80, 0x80, 0x80, 0x80, 0]);
-                            code[start + 1 + PADDED] = I32_CONST;
-                            code[start + 2 + PADDED..start + 2 + PADDED + room]
-                                .copy_from_slice(&addend);
-                            code[start + 2 + PADDED + room] = I32_ADD;
-                            entries[i] = RelocationEntry {
-                                ty: RelocationType::GlobalIndexLeb,
-                                offset: start as u32 + 1,
-                                index: entry.index,
-                                addend: 0,
-                            };
-                        }
+                    if at == 0 || code.get(at - 1) != Some(&I32_CONST) || at + PADDED > code.len() {
+                        return Err(direct("not an i32.const"));
                     }
+                    if memory_base.is_none() {
+                        return Err(direct("the object has no __memory_base"));
+                    }
+                    let key = (entry.index, entry.addend);
+                    let n = thunks.iter().position(|k| *k == key).unwrap_or_else(|| {
+                        thunks.push(key);
+                        thunks.len() - 1
+                    });
+                    // `i32.const X` becomes `call thunk`, same length.
+                    code[at - 1] = CALL;
+                    code[at..at + PADDED].copy_from_slice(&PLACEHOLDER);
+                    *entry = RelocationEntry {
+                        ty: RelocationType::FunctionIndexLeb,
+                        offset: entry.offset,
+                        index: first_thunk_symbol + n as u32,
+                        addend: 0,
+                    };
                 }
                 _ => return Err(direct("not a `__memory_base + offset` address")),
             }
         }
-        let kept = entries
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !dropped.contains(i))
-            .map(|(_, e)| e)
-            .collect();
-        relocs.insert(*at, kept);
+        relocs.insert(*at, entries);
+    }
+
+    let mut thunk_symbols = Vec::new();
+    let mut replaced: HashMap<usize, Vec<u8>> = HashMap::new();
+    if let (Some(code_at), Some(memory_base)) =
+        (object.code.filter(|_| !thunks.is_empty()), memory_base)
+    {
+        let types = object
+            .types
+            .ok_or_else(|| RewriteError::Read("no type section".into()))?;
+        let functions = object
+            .functions
+            .ok_or_else(|| RewriteError::Read("no function section".into()))?;
+        // The thunks' type, `() -> i32`: the object's own, or one more.
+        let ty = match object.i32_thunk_type {
+            Some(ty) => ty,
+            None => {
+                replaced.insert(
+                    types,
+                    append(
+                        object.sections[types].payload,
+                        &[vec![0x60, 0x00, 0x01, 0x7f]],
+                    )?,
+                );
+                object.type_count
+            }
+        };
+        let mut ty_leb = Vec::new();
+        ty.encode(&mut ty_leb);
+        replaced.insert(
+            functions,
+            append(
+                object.sections[functions].payload,
+                &vec![ty_leb; thunks.len()],
+            )?,
+        );
+        let (old_count, old_len) = leb_count(&code)?;
+        let mut new_code = Vec::new();
+        (old_count + thunks.len() as u32).encode(&mut new_code);
+        let shift = new_code.len() as i64 - old_len as i64;
+        new_code.extend_from_slice(&code[old_len..]);
+        let code_relocs = object
+            .relocs
+            .iter()
+            .find(|(_, target, _)| *target as usize == code_at)
+            .map(|(at, ..)| *at)
+            .ok_or_else(|| RewriteError::Read("code relocated without reloc.CODE".into()))?;
+        let entries = relocs.entry(code_relocs).or_default();
+        for entry in entries.iter_mut() {
+            entry.offset = (entry.offset as i64 + shift) as u32;
+        }
+        for (n, &(symbol, addend)) in thunks.iter().enumerate() {
+            // GOT(static) + offset - __memory_base: what `X` was meant to be
+            // (an address relative to the patch's data), now of the base's copy.
+            let mut body = vec![0x00, GLOBAL_GET];
+            let got_at = body.len();
+            body.extend_from_slice(&PLACEHOLDER);
+            body.push(I32_CONST);
+            (addend as i32).encode(&mut body);
+            body.extend_from_slice(&[I32_ADD, GLOBAL_GET]);
+            let base_at = body.len();
+            body.extend_from_slice(&PLACEHOLDER);
+            body.extend_from_slice(&[I32_SUB, END]);
+            (body.len() as u32).encode(&mut new_code);
+            let start = new_code.len() as u32;
+            new_code.extend_from_slice(&body);
+            for (at, index) in [(got_at, symbol), (base_at, memory_base)] {
+                entries.push(RelocationEntry {
+                    ty: RelocationType::GlobalIndexLeb,
+                    offset: start + at as u32,
+                    index,
+                    addend: 0,
+                });
+            }
+            thunk_symbols.push((
+                object.imported_funcs + object.function_count + n as u32,
+                format!("hotswap.thunk.{n}"),
+            ));
+        }
+        code = new_code;
     }
 
     let mut module = wasm_encoder::Module::new();
@@ -435,6 +501,11 @@ pub fn rewrite(bytes: &[u8], base: &dyn Base) -> Result<Rewritten, RewriteError>
             module.section(&wasm_encoder::RawSection {
                 id: section.id,
                 data: &code,
+            });
+        } else if let Some(payload) = replaced.get(&i) {
+            module.section(&wasm_encoder::RawSection {
+                id: section.id,
+                data: payload,
             });
         } else if let Some(entries) = relocs.get(&i) {
             let name = section.custom_name.unwrap_or_default();
@@ -449,7 +520,7 @@ pub fn rewrite(bytes: &[u8], base: &dyn Base) -> Result<Rewritten, RewriteError>
         } else if section.custom_name == Some("linking") {
             module.section(&wasm_encoder::CustomSection {
                 name: "linking".into(),
-                data: relink(section.payload, &object.symbols, &bind)?.into(),
+                data: relink(section.payload, &object.symbols, &bind, &thunk_symbols)?.into(),
             });
         } else {
             module.section(&wasm_encoder::RawSection {
@@ -462,106 +533,23 @@ pub fn rewrite(bytes: &[u8], base: &dyn Base) -> Result<Rewritten, RewriteError>
     Ok(out)
 }
 
-/// How `__memory_base` is added to an `i32.const X` (REL_SLEB).
-#[derive(Debug, PartialEq, Eq)]
-enum Shape {
-    /// `i32.const X; global.get __memory_base; i32.add` or the `global.get`
-    /// first: the relocation entry of that `global.get`.
-    GlobalGet(usize),
-    /// `local.get L; i32.const X; i32.add` where the function set `L` from
-    /// `global.get __memory_base` (how rustc's O0 code reuses the base): where
-    /// the `local.get` starts.
-    Local { start: usize },
+/// A vector section's payload with `entries` (each already encoded) added.
+fn append(payload: &[u8], entries: &[Vec<u8>]) -> Result<Vec<u8>, BinaryReaderError> {
+    let (count, len) = leb_count(payload)?;
+    let mut out = Vec::new();
+    (count + entries.len() as u32).encode(&mut out);
+    out.extend_from_slice(&payload[len..]);
+    for entry in entries {
+        out.extend_from_slice(entry);
+    }
+    Ok(out)
 }
 
-/// The shape around the `i32.const` whose immediate is at `offset` (see
-/// [`Shape`]); `Err` says why it is none of them.
-fn base_plus_offset(
-    code: &[u8],
-    entries: &[RelocationEntry],
-    by_offset: &HashMap<u32, usize>,
-    memory_base: &BTreeSet<u32>,
-    bodies: &[std::ops::Range<usize>],
-    offset: u32,
-) -> Result<Shape, String> {
-    let at = offset as usize;
-    let byte = |i: usize| code.get(i).copied();
-    if at == 0 || byte(at - 1) != Some(I32_CONST) {
-        return Err("not an i32.const".into());
-    }
-    let is_base = |reloc_at: usize| {
-        let i = *by_offset.get(&(reloc_at as u32))?;
-        let entry = entries[i];
-        (entry.ty == RelocationType::GlobalIndexLeb && memory_base.contains(&entry.index))
-            .then_some(i)
-    };
-    let after = at + PADDED;
-    if byte(after) == Some(GLOBAL_GET) && byte(after + 1 + PADDED) == Some(I32_ADD) {
-        if let Some(i) = is_base(after + 1) {
-            return Ok(Shape::GlobalGet(i));
-        }
-    }
-    if byte(after) == Some(I32_ADD) {
-        if at >= 2 + PADDED && byte(at - 2 - PADDED) == Some(GLOBAL_GET) {
-            if let Some(i) = is_base(at - 1 - PADDED) {
-                return Ok(Shape::GlobalGet(i));
-            }
-        }
-        // local.get L (L's LEB ends right before the i32.const)
-        for len in 1..=PADDED {
-            let Some(start) = at.checked_sub(2 + len) else {
-                break;
-            };
-            if byte(start) != Some(LOCAL_GET) {
-                continue;
-            }
-            let Some((local, read)) = uleb(&code[start + 1..]) else {
-                continue;
-            };
-            if read != len {
-                continue;
-            }
-            let body = bodies.iter().find(|b| b.contains(&at));
-            let set_from_base = entries.iter().any(|e| {
-                let g = e.offset as usize;
-                e.ty == RelocationType::GlobalIndexLeb
-                    && memory_base.contains(&e.index)
-                    && body.is_some_and(|b| b.contains(&g))
-                    && matches!(byte(g + PADDED), Some(LOCAL_SET | LOCAL_TEE))
-                    && uleb(&code[g + PADDED + 1..]).is_some_and(|(l, _)| l == local)
-            });
-            if set_from_base {
-                return Ok(Shape::Local { start });
-            }
-        }
-    }
-    Err("an i32.const not added to __memory_base next to it".into())
-}
-
-/// An unsigned LEB at the start of `bytes`: its value and length.
-fn uleb(bytes: &[u8]) -> Option<(u32, usize)> {
-    let mut reader = BinaryReader::new(bytes, 0);
-    let value = reader.read_var_u32().ok()?;
-    Some((value, reader.current_position()))
-}
-
-/// `value` as a signed LEB of exactly `len` bytes, if it fits.
-fn padded_sleb(value: i64, len: usize) -> Option<Vec<u8>> {
-    let bits = 7 * len as u32;
-    let fits = bits >= 64 || (value >= -(1i64 << (bits - 1)) && value < (1i64 << (bits - 1)));
-    if !fits || len == 0 {
-        return None;
-    }
-    let mut out = vec![0u8; len];
-    let mut v = value;
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if i + 1 < len {
-            *byte |= 0x80;
-        }
-    }
-    Some(out)
+/// The count a vector section starts with, and how many bytes it takes.
+fn leb_count(payload: &[u8]) -> Result<(u32, usize), BinaryReaderError> {
+    let mut reader = BinaryReader::new(payload, 0);
+    let count = reader.read_var_u32()?;
+    Ok((count, reader.current_position()))
 }
 
 fn size_changed(name: &str, base: u32, now: u32) -> RewriteError {
@@ -594,6 +582,7 @@ fn relink(
     payload: &[u8],
     symbols: &[SymbolInfo<'_>],
     undefine: &HashMap<u32, &str>,
+    thunks: &[(u32, String)],
 ) -> Result<Vec<u8>, BinaryReaderError> {
     let mut reader = BinaryReader::new(payload, 0);
     reader.read_string()?;
@@ -607,7 +596,7 @@ fn relink(
         data.push(kind);
         if kind == SYMBOL_TABLE {
             let mut table = Vec::new();
-            encode_symbols(symbols, undefine, &mut table);
+            encode_symbols(symbols, undefine, thunks, &mut table);
             table.as_slice().encode(&mut data);
         } else {
             body.encode(&mut data);
@@ -618,8 +607,13 @@ fn relink(
 
 /// The symbol table in the tool-conventions encoding (wasm-encoder's
 /// `SymbolTable` has no section or tag symbols, which Rust objects have).
-fn encode_symbols(symbols: &[SymbolInfo<'_>], undefine: &HashMap<u32, &str>, out: &mut Vec<u8>) {
-    (symbols.len() as u32).encode(out);
+fn encode_symbols(
+    symbols: &[SymbolInfo<'_>],
+    undefine: &HashMap<u32, &str>,
+    thunks: &[(u32, String)],
+    out: &mut Vec<u8>,
+) {
+    ((symbols.len() + thunks.len()) as u32).encode(out);
     for (i, symbol) in symbols.iter().enumerate() {
         let indexed =
             |out: &mut Vec<u8>, kind: u8, flags: SymbolFlags, index: u32, name: Option<&str>| {
@@ -663,6 +657,13 @@ fn encode_symbols(symbols: &[SymbolInfo<'_>], undefine: &HashMap<u32, &str>, out
             }
         }
     }
+    // The thunks: local, hidden functions.
+    for (index, name) in thunks {
+        out.push(0);
+        (SymbolFlags::BINDING_LOCAL.bits() | SymbolFlags::VISIBILITY_HIDDEN.bits()).encode(out);
+        index.encode(out);
+        name.as_str().encode(out);
+    }
 }
 
 /// The symbols of a module's `linking` section.
@@ -686,6 +687,7 @@ pub fn symbol_table(bytes: &[u8]) -> Result<Vec<SymbolInfo<'_>>, BinaryReaderErr
 }
 
 /// One section of a module as it is in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawSection<'a> {
     pub id: u8,
     /// The name, for custom sections (id 0).

@@ -11,14 +11,16 @@ use hotswap_link::wasm::{self, BaseSymbols, Unbindable};
 use wasmparser::{Parser, Payload, TypeRef};
 
 const PATCH: &str = r#"
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static HITS: AtomicU32 = AtomicU32::new(0);
 pub static SHARED: AtomicU32 = AtomicU32::new(7);
 static mut RAW: u64 = 5;
 static GREETING: &str = "read-only: a copy is harmless";
+static mut PAIR: (u64, u64) = (0, 0);
 thread_local! { static STATE: RefCell<Vec<u32>> = RefCell::new(Vec::new()); }
+thread_local! { static TICKS: Cell<u32> = const { Cell::new(0) }; }
 
 #[no_mangle]
 pub extern "C" fn bump() -> u32 {
@@ -31,6 +33,23 @@ pub extern "C" fn raw() -> u64 {
         RAW += 1;
         RAW
     }
+}
+
+/// A field at an offset into its static.
+#[no_mangle]
+pub extern "C" fn pair() -> u64 {
+    unsafe {
+        PAIR.1 += 1;
+        PAIR.1
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn tick() -> u32 {
+    TICKS.with(|t| {
+        t.set(t.get() + 1);
+        t.get()
+    })
 }
 
 #[no_mangle]
@@ -47,6 +66,8 @@ const LIVE_HITS: u32 = 1024;
 const LIVE_SHARED: u32 = 1032;
 const LIVE_RAW: u32 = 1040;
 const LIVE_STATE: u32 = 1088;
+const LIVE_TICKS: u32 = 1152;
+const LIVE_PAIR: u32 = 1160;
 
 #[test]
 fn a_rewritten_patch_counts_in_the_running_pages_statics() {
@@ -60,9 +81,11 @@ fn a_rewritten_patch_counts_in_the_running_pages_statics() {
     bound.sort();
     let expected = [
         "patch::HITS",
+        "patch::PAIR",
         "patch::RAW",
         "patch::SHARED",
         "patch::STATE::{{closure}}::__RUST_STD_INTERNAL_VAL",
+        "patch::TICKS::{{closure}}::__RUST_STD_INTERNAL_VAL",
     ];
     assert_eq!(
         bound, expected,
@@ -84,11 +107,13 @@ fn a_rewritten_patch_counts_in_the_running_pages_statics() {
             ("HITS", LIVE_HITS),
             ("SHARED", LIVE_SHARED),
             ("RAW", LIVE_RAW),
-            ("__RUST_STD_INTERNAL_VAL", LIVE_STATE),
+            ("STATE", LIVE_STATE),
+            ("TICKS", LIVE_TICKS),
+            ("PAIR", LIVE_PAIR),
         ],
     );
     assert_eq!(
-        out, "bump=48 bump=49 hits=43 raw=1001 raw_live=1001",
+        out, "bump=48 bump=49 hits=43 raw=1001 raw_live=1001 tick=101 pair=501 pair_live=501",
         "patched code reads and writes the running page's statics"
     );
 
@@ -100,7 +125,10 @@ fn a_rewritten_patch_counts_in_the_running_pages_statics() {
         "wasm-ld satisfies even a pub static's GOT entry from the patch's own copy"
     );
     let out = run(&plain, &[]);
-    assert_eq!(out, "bump=7 bump=8 hits=41 raw=6 raw_live=1000");
+    assert_eq!(
+        out,
+        "bump=7 bump=8 hits=41 raw=6 raw_live=1000 tick=1 pair=1 pair_live=500"
+    );
 }
 
 #[test]
@@ -131,7 +159,7 @@ fn readable(name: &str) -> String {
 }
 
 /// Instantiates the patch in node against a memory where the page's statics
-/// hold HITS = 41, SHARED = 7, RAW = 1000, calls its functions and says what
+/// hold HITS = 41, SHARED = 7, RAW = 1000, TICKS = 100, PAIR.1 = 500, calls its functions and says what
 /// they returned and what the page's statics hold afterwards.
 fn run(patch: &Path, got: &[(&str, u32)]) -> String {
     let got: Vec<String> = got
@@ -147,6 +175,8 @@ const view = new DataView(memory.buffer);
 view.setUint32({LIVE_HITS}, 41, true);
 view.setUint32({LIVE_SHARED}, 7, true);
 view.setBigUint64({LIVE_RAW}, 1000n, true);
+view.setUint32({LIVE_TICKS}, 100, true);
+view.setBigUint64({LIVE_PAIR} + 8, 500n, true);
 const got = new Map([{got}]);
 const env = {{
   memory,
@@ -168,8 +198,8 @@ for (const i of WebAssembly.Module.imports(module)) {{
 }}
 const e = new WebAssembly.Instance(module, imports).exports;
 if (e.__wasm_apply_data_relocs) e.__wasm_apply_data_relocs();
-const a = e.bump(), b = e.bump(), r = e.raw();
-console.log(`bump=${{a}} bump=${{b}} hits=${{view.getUint32({LIVE_HITS}, true)}} raw=${{r}} raw_live=${{view.getBigUint64({LIVE_RAW}, true)}}`);
+const a = e.bump(), b = e.bump(), r = e.raw(), t = e.tick(), p = e.pair();
+console.log(`bump=${{a}} bump=${{b}} hits=${{view.getUint32({LIVE_HITS}, true)}} raw=${{r}} raw_live=${{view.getBigUint64({LIVE_RAW}, true)}} tick=${{t}} pair=${{p}} pair_live=${{view.getBigUint64({LIVE_PAIR} + 8, true)}}`);
 "#,
         got = got.join(", ")
     );
@@ -261,6 +291,7 @@ fn link(dir: &Path, object: &Path, name: &str) -> PathBuf {
             "--experimental-pic",
         ])
         .args(["--export", "bump", "--export", "raw", "--export", "state"])
+        .args(["--export", "tick", "--export", "pair"])
         .args(["--export", "__wasm_apply_data_relocs"])
         .arg(object)
         .arg("-o")
