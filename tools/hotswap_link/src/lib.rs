@@ -188,13 +188,12 @@ pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
-    let mut report = Report::default();
-    let mut bound = BTreeSet::new();
-    let mut fresh = BTreeSet::new();
+    let objects = inputs
+        .iter()
+        .flat_map(|input| input.objects.iter().map(|(_, bytes)| bytes.as_slice()));
+    let plan = wasm::plan(objects, &base).map_err(|e| e.to_string())?;
     let mut replaced = rewrite_inputs(&inputs, &scratch, |bytes| {
-        let rewritten = wasm::rewrite(bytes, &base).map_err(|e| e.to_string())?;
-        bound.extend(rewritten.bound);
-        fresh.extend(rewritten.fresh);
+        let rewritten = wasm::rewrite(bytes, &base, &plan).map_err(|e| e.to_string())?;
         Ok(rewritten.bytes)
     })?;
     let mut new_args = Vec::with_capacity(args.len());
@@ -204,9 +203,12 @@ pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String
             None => new_args.push(arg.clone()),
         }
     }
-    report.bound = bound.into_iter().collect();
-    report.fresh = fresh.into_iter().collect();
-    report.micros = started.elapsed().as_micros() as u64;
+    let report = Report {
+        bound: plan.bind.into_iter().collect(),
+        fresh: plan.fresh.into_iter().collect(),
+        micros: started.elapsed().as_micros() as u64,
+        ..Report::default()
+    };
     Ok(Bound {
         args: new_args,
         report,

@@ -142,8 +142,11 @@ impl From<BinaryReaderError> for RewriteError {
 pub struct Rewritten {
     /// `None` when nothing changed: use the object as it is.
     pub bytes: Option<Vec<u8>>,
-    /// Data symbols (statics and thread-locals) now bound to the base.
+    /// Data symbols (statics and thread-locals) this object defined, now
+    /// bound to the base.
     pub bound: Vec<String>,
+    /// Bound statics this object refers to without defining them.
+    pub referred: Vec<String>,
     /// Writable Rust statics the base does not have (the patch's own).
     pub fresh: Vec<String>,
     /// Thread-locals this object refers to without defining them (now).
@@ -284,8 +287,63 @@ fn read_object(bytes: &[u8]) -> Result<Object<'_>, BinaryReaderError> {
     Ok(object)
 }
 
-/// Rewrites one object (see the module comment).
-pub fn rewrite(bytes: &[u8], base: &dyn Base) -> Result<Rewritten, RewriteError> {
+/// The writable statics a patch's objects define, split by whether the base
+/// has them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Bound to the base in every object: where defined, and where another
+    /// object (another codegen unit of the crate) refers to them, also as
+    /// `__memory_base + X`.
+    pub bind: BTreeSet<String>,
+    /// Not in the base (new since it was built): the patch's own.
+    pub fresh: BTreeSet<String>,
+}
+
+/// The first pass over all of a patch's objects: which statics to bind.
+pub fn plan<'a>(
+    objects: impl IntoIterator<Item = &'a [u8]>,
+    base: &dyn Base,
+) -> Result<Plan, RewriteError> {
+    let mut plan = Plan::default();
+    for bytes in objects {
+        let object = read_object(bytes)?;
+        for symbol in &object.symbols {
+            let SymbolInfo::Data {
+                flags,
+                name,
+                symbol: Some(def),
+            } = symbol
+            else {
+                continue;
+            };
+            if flags.contains(SymbolFlags::TLS) || !is_rust_name(name) {
+                continue;
+            }
+            // `.data.rel.ro` holds statics that cannot change once relocated
+            // (a `&str`): the patch's copy is as good as the base's.
+            let segment = object.segment_names.get(def.index as usize).copied();
+            let writable = segment.is_some_and(|s| {
+                (s.starts_with(".data") && !s.starts_with(".data.rel.ro")) || s.starts_with(".bss")
+            });
+            if !writable {
+                continue;
+            }
+            match base.static_size(name) {
+                None => {
+                    plan.fresh.insert(name.to_string());
+                }
+                Some(size) if size != def.size => return Err(size_changed(name, size, def.size)),
+                Some(_) => {
+                    plan.bind.insert(name.to_string());
+                }
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Rewrites one object (see the module comment) after [`plan`] looked at all.
+pub fn rewrite(bytes: &[u8], base: &dyn Base, plan: &Plan) -> Result<Rewritten, RewriteError> {
     let object = read_object(bytes)?;
     let mut out = Rewritten {
         target_features: object.target_features.map(<[u8]>::to_vec),
@@ -304,42 +362,35 @@ pub fn rewrite(bytes: &[u8], base: &dyn Base) -> Result<Rewritten, RewriteError>
             continue;
         };
         let tls = flags.contains(SymbolFlags::TLS);
-        let Some(def) = def else {
-            if tls {
+        match (tls, def) {
+            (true, None) => {
                 out.tls_refs.insert(name.to_string());
             }
-            continue;
-        };
-        if tls {
-            let Some(size) = base.thread_local_size(name) else {
-                return Err(RewriteError::Unbindable(Unbindable::NewThreadLocal(
-                    name.to_string(),
-                )));
-            };
-            if size != def.size {
-                return Err(size_changed(name, size, def.size));
+            (true, Some(def)) => {
+                let Some(size) = base.thread_local_size(name) else {
+                    return Err(RewriteError::Unbindable(Unbindable::NewThreadLocal(
+                        name.to_string(),
+                    )));
+                };
+                if size != def.size {
+                    return Err(size_changed(name, size, def.size));
+                }
+                out.tls_refs.insert(name.to_string());
+                bind.insert(i as u32, name);
+                out.bound.push(name.to_string());
             }
-            out.tls_refs.insert(name.to_string());
-        } else {
-            let segment = object.segment_names.get(def.index as usize).copied();
-            // `.data.rel.ro` holds statics that cannot change once relocated
-            // (a `&str`): the patch's copy is as good as the base's.
-            let writable = segment.is_some_and(|s| {
-                (s.starts_with(".data") && !s.starts_with(".data.rel.ro")) || s.starts_with(".bss")
-            });
-            if !is_rust_name(name) || !writable {
-                continue;
+            (false, def) if plan.bind.contains(*name) => {
+                bind.insert(i as u32, name);
+                if def.is_some() {
+                    out.bound.push(name.to_string());
+                } else {
+                    // Already undefined here: only its references change.
+                    out.referred.push(name.to_string());
+                }
             }
-            let Some(size) = base.static_size(name) else {
-                out.fresh.push(name.to_string());
-                continue;
-            };
-            if size != def.size {
-                return Err(size_changed(name, size, def.size));
-            }
+            (false, Some(_)) if plan.fresh.contains(*name) => out.fresh.push(name.to_string()),
+            _ => {}
         }
-        bind.insert(i as u32, name);
-        out.bound.push(name.to_string());
     }
     if bind.is_empty() {
         return Ok(out);

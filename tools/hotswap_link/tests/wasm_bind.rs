@@ -76,7 +76,8 @@ fn a_rewritten_patch_counts_in_the_running_pages_statics() {
     let bytes = std::fs::read(&object).unwrap();
     // The base has every static the patch defines, with the same sizes.
     let base = BaseSymbols::read(&bytes).unwrap();
-    let rewritten = wasm::rewrite(&bytes, &base).unwrap();
+    let plan = wasm::plan([bytes.as_slice()], &base).unwrap();
+    let rewritten = wasm::rewrite(&bytes, &base, &plan).unwrap();
     let mut bound: Vec<String> = rewritten.bound.iter().map(|n| readable(n)).collect();
     bound.sort();
     let expected = [
@@ -138,7 +139,7 @@ fn a_static_that_changed_size_refuses_the_patch() {
     let mut base = BaseSymbols::read(&bytes).unwrap();
     let raw = base.0.keys().find(|n| n.contains("3RAW")).unwrap().clone();
     base.0.insert(raw.clone(), (4, false));
-    let err = wasm::rewrite(&bytes, &base).unwrap_err();
+    let err = wasm::plan([bytes.as_slice()], &base).unwrap_err();
     assert_eq!(
         err,
         wasm::RewriteError::Unbindable(Unbindable::SizeChanged {

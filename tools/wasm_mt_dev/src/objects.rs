@@ -119,7 +119,7 @@ mod tests {
     use super::*;
     use crate::layout::{DataSym, TlsSym};
     use crate::wasm::raw_sections;
-    use hotswap_link::wasm::{rewrite, RewriteError, Unbindable};
+    use hotswap_link::wasm::{plan, rewrite, RewriteError, Unbindable};
     use wasmparser::{KnownCustom, Linking, Parser, Payload, RelocationType, SymbolInfo};
 
     /// A relocatable object as LLVM writes one: a TLS variable, a static reached
@@ -285,7 +285,9 @@ mod tests {
         // _RSTATIC_LOCAL is new since the base was built: the patch's own.
         let mut base = base();
         base.data.remove("_RSTATIC_LOCAL");
-        let rewritten = rewrite(&object(), &base).unwrap();
+        let object = object();
+        let plan = plan([object.as_slice()], &base).unwrap();
+        let rewritten = rewrite(&object, &base, &plan).unwrap();
         assert_eq!(rewritten.bound, ["_RTLS_VAL", "_RSTATIC_GOT"]);
         assert_eq!(rewritten.fresh, ["_RSTATIC_LOCAL"]);
         assert_eq!(
@@ -313,7 +315,9 @@ mod tests {
         // Once a silent second copy (the static stayed the patch's own): its
         // only reference is a __memory_base-relative offset that is not in a
         // shape that can be pointed at the GOT.
-        let err = rewrite(&object(), &base()).unwrap_err();
+        let (object, base) = (object(), base());
+        let plan = plan([object.as_slice()], &base).unwrap();
+        let err = rewrite(&object, &base, &plan).unwrap_err();
         let RewriteError::Unbindable(Unbindable::DirectAccess { name, .. }) = &err else {
             panic!("{err:?}");
         };
@@ -325,8 +329,10 @@ mod tests {
     fn a_new_thread_local_or_a_resized_static_is_unpatchable() {
         let mut base = base();
         base.tls.remove("_RTLS_VAL");
+        let object = object();
+        let statics = plan([object.as_slice()], &base).unwrap();
         assert_eq!(
-            rewrite(&object(), &base).unwrap_err(),
+            rewrite(&object, &base, &statics).unwrap_err(),
             RewriteError::Unbindable(Unbindable::NewThreadLocal("_RTLS_VAL".into()))
         );
         let mut base = self::base();
@@ -337,7 +343,7 @@ mod tests {
                 size: 8,
             },
         );
-        let err = rewrite(&object(), &base).unwrap_err();
+        let err = plan([object.as_slice()], &base).unwrap_err();
         assert_eq!(
             err,
             RewriteError::Unbindable(Unbindable::SizeChanged {
