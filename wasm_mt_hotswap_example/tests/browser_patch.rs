@@ -48,6 +48,7 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
         PATCH,
     );
     let before = browser.eval("window.mtSafePoint()");
+    let rows_before = rows_rendered(&mut browser);
     let frame_before = browser.eval("window.renderStats.frame").as_u64().unwrap();
 
     // One edit of code every rayon thread runs: the sky upside down.
@@ -139,7 +140,44 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
         true,
         "the page reloaded"
     );
+
+    // Worker code behind the hot boundary counted every row it rendered in a
+    // private static, through every patch: a patched read shows the sum, the
+    // same as the page's never-patched code reads (issue 15). With a copy of
+    // the static per patch, the two would count different rows.
+    let patches = overlay_count(&mut browser, "patches");
+    scratch.edit(
+        PAGE,
+        "        frame_number\n    )\n}",
+        "        frame_number\n    ) + &format!(\" · {} rows so far\", render::rows_rendered())\n}",
+    );
+    wait_for_patches(&mut browser, patches + 1);
+    let line = browser
+        .eval("window.renderReference().then(() => document.getElementById('stats').textContent)");
+    let line = line.as_str().unwrap_or_default().to_string();
+    let shown: u64 = line
+        .rsplit(" · ")
+        .next()
+        .and_then(|tail| tail.strip_suffix(" rows so far"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no row count in the patched stats line: {line}"));
+    let live = rows_rendered(&mut browser);
+    assert_eq!(
+        shown, live,
+        "the patched stats line and the page's own code read one static"
+    );
+    // Every thread rendered the reference (48 rows) at least once per patch.
+    assert!(
+        live >= rows_before + 48 * workers as u64,
+        "rows counted before the patches: {rows_before}, after: {live}"
+    );
     browser.screenshot(&e2e_support::e2e_dir().join("mt-after-patches.png"));
+}
+
+fn rows_rendered(browser: &mut Browser) -> u64 {
+    let rows = browser.eval("window.mtRowsRendered()");
+    rows.as_u64()
+        .unwrap_or_else(|| panic!("mtRowsRendered: {rows}"))
 }
 
 /// Every rayon thread renders the reference alone and gets `expected`.

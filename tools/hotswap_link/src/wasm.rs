@@ -420,6 +420,10 @@ pub fn rewrite(bytes: &[u8], base: &dyn Base, plan: &Plan) -> Result<Rewritten, 
         let is_code = object.code == Some(*target as usize);
         let mut entries = entries.clone();
         for entry in entries.iter_mut() {
+            // A type index, not a symbol's (the only relocation of that kind).
+            if entry.ty == RelocationType::TypeIndexLeb {
+                continue;
+            }
             let Some(&name) = bind.get(&entry.index) else {
                 continue;
             };
