@@ -57,7 +57,7 @@ pub fn is_wasm(args: &[OsString]) -> bool {
         .unwrap_or(false)
 }
 
-fn output_of<'a, S: AsRef<str>>(text: &'a [S]) -> Option<&'a str> {
+fn output_of<S: AsRef<str>>(text: &[S]) -> Option<&str> {
     text.iter()
         .position(|a| a.as_ref() == "-o")
         .and_then(|i| text.get(i + 1))
