@@ -126,6 +126,7 @@ fn statics_bound(browser: &mut Browser) {
     let bound = browser.eval("document.querySelector('#hotswap-status')?.dataset.statics");
     let count: u64 = bound.as_str().and_then(|n| n.parse().ok()).unwrap_or(0);
     let overlay = text(browser, "#hotswap-status");
+    eprintln!("overlay after the patch: {overlay}");
     assert!(
         count >= 2 && overlay.contains(&format!("patch bound {count} statics")),
         "overlay: {overlay} (data-statics {bound})"
