@@ -91,6 +91,31 @@ fn edits_patch_the_page_without_a_reload() {
     wait_for_patches(&mut browser, &mut dx, 2);
     assert_eq!(click(&mut browser, 1), "123");
     assert_not_reloaded(&mut browser);
+
+    step("changing a static's type (and size): a rebuild, never a second copy");
+    scratch.edit_all(
+        VIEW,
+        &[
+            (
+                "use std::sync::atomic::{AtomicU64, Ordering};",
+                "use std::sync::atomic::{AtomicU32, Ordering};",
+            ),
+            (
+                "static CLICKS_SEEN: AtomicU64 = AtomicU64::new(0);",
+                "static CLICKS_SEEN: AtomicU32 = AtomicU32::new(0);",
+            ),
+        ],
+    );
+    let refused = dx.wait_for_line("changed size (8 -> 4 bytes)", 0, PATCH);
+    assert!(refused.contains("CLICKS_SEEN"), "{refused}");
+    dx.wait_for_line("Starting full rebuild", 0, PATCH);
+    // dx reloads the page once the rebuild is built: fresh state, new code.
+    browser.wait_for(
+        "the page to reload with the rebuilt app",
+        "window.__marker === undefined && \
+         document.querySelector('#hotView')?.textContent.includes('0 clicks in a static')",
+        FIRST_BUILD,
+    );
 }
 
 fn step(what: &str) {
