@@ -106,7 +106,9 @@ fn edits_patch_the_page_without_a_reload() {
             ),
         ],
     );
-    let refused = dx.wait_for_line("changed size (8 -> 4 bytes)", 0, PATCH);
+    // (rustc's symbol hash covers the type: hotswap-link sees the old static
+    // gone and a new one of the same path.)
+    let refused = dx.wait_for_line("changed type", 0, PATCH);
     assert!(refused.contains("CLICKS_SEEN"), "{refused}");
     dx.wait_for_line("Starting full rebuild", 0, PATCH);
     // dx reloads the page once the rebuild is built: fresh state, new code.

@@ -43,6 +43,8 @@ pub trait Base {
     fn static_size(&self, name: &str) -> Option<u32>;
     /// The size of the thread-local `name`, if the base defines it.
     fn thread_local_size(&self, name: &str) -> Option<u32>;
+    /// The names of every non-TLS data symbol the base defines.
+    fn static_names(&self) -> Box<dyn Iterator<Item = &str> + '_>;
 }
 
 /// Data symbols of a linked base module, read from the `linking` section it
@@ -83,14 +85,34 @@ impl Base for BaseSymbols {
             .filter(|(_, tls)| *tls)
             .map(|(size, _)| *size)
     }
+    fn static_names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(
+            self.0
+                .iter()
+                .filter(|(_, (_, tls))| !tls)
+                .map(|(name, _)| name.as_str()),
+        )
+    }
 }
 
 /// Why a patch cannot share the base's statics: it must not be linked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unbindable {
     NewThreadLocal(String),
-    SizeChanged { name: String, base: u32, now: u32 },
-    DirectAccess { name: String, why: String },
+    SizeChanged {
+        name: String,
+        base: u32,
+        now: u32,
+    },
+    /// The static's legacy symbol hash covers its type: another type is
+    /// another name, and the base's static of that path is gone from the patch.
+    TypeChanged {
+        name: String,
+    },
+    DirectAccess {
+        name: String,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Unbindable {
@@ -99,6 +121,11 @@ impl std::fmt::Display for Unbindable {
             Unbindable::NewThreadLocal(name) => write!(
                 f,
                 "a new thread-local ({}) needs a TLS slot the running threads do not have",
+                crate::readable(name)
+            ),
+            Unbindable::TypeChanged { name } => write!(
+                f,
+                "static {} changed type: the running program's value cannot be kept",
                 crate::readable(name)
             ),
             Unbindable::SizeChanged { name, base, now } => write!(
@@ -305,6 +332,7 @@ pub fn plan<'a>(
     base: &dyn Base,
 ) -> Result<Plan, RewriteError> {
     let mut plan = Plan::default();
+    let mut defined = BTreeSet::new();
     for bytes in objects {
         let object = read_object(bytes)?;
         for symbol in &object.symbols {
@@ -337,9 +365,46 @@ pub fn plan<'a>(
                     plan.bind.insert(name.to_string());
                 }
             }
+            defined.insert(name.to_string());
         }
     }
+    if let Some(name) = retyped(&plan.fresh, &defined, base) {
+        return Err(RewriteError::Unbindable(Unbindable::TypeChanged { name }));
+    }
     Ok(plan)
+}
+
+/// A new static whose path the base has, while none of the base's statics of
+/// that path is in the patch any more: the same static with another type
+/// (rustc's legacy symbol hash covers the type). Several statics may share a
+/// path (tracing's `__CALLSITE`s in one function): adding one keeps the others.
+fn retyped(
+    fresh: &BTreeSet<String>,
+    defined: &BTreeSet<String>,
+    base: &dyn Base,
+) -> Option<String> {
+    if fresh.is_empty() {
+        return None;
+    }
+    let mut by_path: HashMap<&str, Vec<&str>> = HashMap::new();
+    for name in base.static_names() {
+        if let Some(path) = without_hash(name) {
+            by_path.entry(path).or_default().push(name);
+        }
+    }
+    fresh.iter().find_map(|name| {
+        let olds = by_path.get(without_hash(name)?)?;
+        olds.iter()
+            .all(|old| !defined.contains(*old))
+            .then(|| name.clone())
+    })
+}
+
+/// A legacy Rust symbol without its hash (`_ZN…17h<16 hex>E` -> `_ZN…`).
+pub fn without_hash(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix('E')?;
+    let (path, hash) = stem.split_at_checked(stem.len().checked_sub(19)?)?;
+    (hash.starts_with("17h") && hash[3..].bytes().all(|b| b.is_ascii_hexdigit())).then_some(path)
 }
 
 /// Rewrites one object (see the module comment) after [`plan`] looked at all.

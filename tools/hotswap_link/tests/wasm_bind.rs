@@ -155,6 +155,37 @@ fn a_static_that_changed_size_refuses_the_patch() {
     );
 }
 
+#[test]
+fn a_static_that_changed_type_refuses_the_patch() {
+    // rustc's legacy symbol hash covers a static's type: the retyped static
+    // is another name, the base's is gone from the patch.
+    let dir = scratch("type");
+    let base_bytes = std::fs::read(compile(&dir, PATCH)).unwrap();
+    let base = BaseSymbols::read(&base_bytes).unwrap();
+    let retyped = PATCH
+        .replace(
+            "static HITS: AtomicU32 = AtomicU32::new(0);",
+            "static HITS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);",
+        )
+        .replace("Ordering::SeqCst) +", "Ordering::SeqCst) as u32 +");
+    let bytes = std::fs::read(compile(&dir, &retyped)).unwrap();
+    let err = wasm::plan([bytes.as_slice()], &base).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("static patch::HITS changed type"),
+        "{err}"
+    );
+    // A new static of a new path is the patch's own, said in the report.
+    let added = PATCH.replace(
+        "static HITS",
+        "static ADDED: AtomicU32 = AtomicU32::new(0);\nstatic HITS",
+    );
+    let bytes = std::fs::read(compile(&dir, &added)).unwrap();
+    let plan = wasm::plan([bytes.as_slice()], &base).unwrap();
+    let fresh: Vec<String> = plan.fresh.iter().map(|n| readable(n)).collect();
+    assert_eq!(fresh, ["patch::ADDED"]);
+}
+
 fn readable(name: &str) -> String {
     hotswap_link::readable(name)
 }

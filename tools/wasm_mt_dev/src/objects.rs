@@ -32,6 +32,9 @@ impl hotswap_link::wasm::Base for BaseLayout {
     fn thread_local_size(&self, name: &str) -> Option<u32> {
         self.tls.get(name).map(|sym| sym.size)
     }
+    fn static_names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.data.keys().map(String::as_str))
+    }
 }
 
 const SYMBOL_TABLE: u8 = 8;
