@@ -147,7 +147,7 @@ pub(crate) fn log_report(lib: &str, text: Option<&str>) -> (String, Option<usize
 mod tests {
     use super::*;
 
-    const REPORT: &str = "hotswap-link 0.1.0\n\
+    const REPORT: &str = "hotswap-link 0.2.0\n\
         bound app::HITS\n\
         bound app::ID\n\
         initialiser-changed app::ID\n\
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn another_version_or_another_file_is_said() {
-        let other = REPORT.replace("hotswap-link 0.1.0", "hotswap-link 9.9.9");
+        let other = REPORT.replace("hotswap-link 0.2.0", "hotswap-link 9.9.9");
         let lines = LinkReport::parse(&other)
             .unwrap()
             .lines(&mut HashSet::new());
