@@ -95,7 +95,7 @@ fn a_rewritten_patch_counts_in_the_running_pages_statics() {
     let rewritten_path = dir.join("patch-bound.o");
     std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
 
-    let linked = link(&dir, &rewritten_path, "bound");
+    let linked = link(&dir, &[rewritten_path], "bound");
     assert_eq!(
         got_mem_imports(&linked),
         expected,
@@ -119,7 +119,7 @@ fn a_rewritten_patch_counts_in_the_running_pages_statics() {
     );
 
     // Without the rewrite the same patch counts in statics of its own.
-    let plain = link(&dir, &object, "plain");
+    let plain = link(&dir, &[object], "plain");
     assert_eq!(
         got_mem_imports(&plain),
         Vec::<String>::new(),
@@ -186,6 +186,71 @@ fn a_static_that_changed_type_refuses_the_patch() {
     assert_eq!(fresh, ["patch::ADDED"]);
 }
 
+/// Two modules, two codegen units: the static is defined in one object and
+/// reached as `__memory_base + X` from the other, against an undefined symbol
+/// there. Found on the real page, whose first patch failed to link
+/// ("relocation R_WASM_MEMORY_ADDR_REL_SLEB is not supported against an
+/// undefined symbol") while only the defining object was rewritten.
+const TWO_UNITS: &str = r#"
+pub mod counter {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    pub(crate) static HITS: AtomicU32 = AtomicU32::new(0);
+    #[inline(never)]
+    pub fn read() -> u32 {
+        HITS.load(Ordering::SeqCst)
+    }
+}
+
+pub mod entry {
+    use std::sync::atomic::Ordering;
+    #[no_mangle]
+    pub extern "C" fn bump() -> u32 {
+        crate::counter::HITS.fetch_add(1, Ordering::SeqCst);
+        crate::counter::read()
+    }
+}
+"#;
+
+#[test]
+fn a_static_is_bound_in_every_object_that_reaches_it() {
+    let dir = scratch("units");
+    let rlib = compile_units(&dir, TWO_UNITS);
+    let bytes = std::fs::read(&rlib).unwrap();
+    let archive = object::read::archive::ArchiveFile::parse(bytes.as_slice()).unwrap();
+    let objects: Vec<Vec<u8>> = archive
+        .members()
+        .map(|m| m.unwrap())
+        .filter(|m| m.name().ends_with(b".o"))
+        .map(|m| m.data(bytes.as_slice()).unwrap().to_vec())
+        .collect();
+    assert!(objects.len() >= 2, "{} objects", objects.len());
+    let mut base = BaseSymbols::default();
+    for object in &objects {
+        base.0.extend(BaseSymbols::read(object).unwrap().0);
+    }
+    let plan = wasm::plan(objects.iter().map(Vec::as_slice), &base).unwrap();
+    let mut referred = Vec::new();
+    let mut paths = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        let rewritten = wasm::rewrite(object, &base, &plan).unwrap();
+        referred.extend(rewritten.referred.iter().map(|n| readable(n)));
+        let path = dir.join(format!("unit{i}.o"));
+        std::fs::write(&path, rewritten.bytes.as_deref().unwrap_or(object)).unwrap();
+        paths.push(path);
+    }
+    assert!(
+        referred.contains(&"patch::counter::HITS".to_string()),
+        "another object reaches HITS: {referred:?}"
+    );
+    let linked = link(&dir, &paths, "units");
+    let out = run_js(
+        &linked,
+        &[("HITS", LIVE_HITS)],
+        "console.log(`${e.bump()} ${e.bump()} ${view.getUint32(HITS, true)}`);",
+    );
+    assert_eq!(out, "42 43 43", "both objects count in the page's HITS");
+}
+
 fn readable(name: &str) -> String {
     hotswap_link::readable(name)
 }
@@ -194,6 +259,20 @@ fn readable(name: &str) -> String {
 /// hold HITS = 41, SHARED = 7, RAW = 1000, TICKS = 100, PAIR.1 = 500, calls its functions and says what
 /// they returned and what the page's statics hold afterwards.
 fn run(patch: &Path, got: &[(&str, u32)]) -> String {
+    run_js(
+        patch,
+        got,
+        "const a = e.bump(), b = e.bump(), r = e.raw(), t = e.tick(), p = e.pair();\n\
+         console.log(`bump=${a} bump=${b} hits=${view.getUint32(HITS, true)} raw=${r} \
+         raw_live=${view.getBigUint64(RAW, true)} tick=${t} pair=${p} \
+         pair_live=${view.getBigUint64(PAIR + 8, true)}`);",
+    )
+}
+
+/// Instantiates the patch as [`run`] says, then runs `calls` (JavaScript
+/// with `e`, the exports, `view` on the memory and the `LIVE_*` addresses as
+/// `HITS`, `RAW`, `PAIR`).
+fn run_js(patch: &Path, got: &[(&str, u32)], calls: &str) -> String {
     let got: Vec<String> = got
         .iter()
         .map(|(name, at)| format!("[{name:?}, {at}]"))
@@ -204,6 +283,7 @@ const fs = require('fs');
 const module = new WebAssembly.Module(fs.readFileSync({patch:?}));
 const memory = new WebAssembly.Memory({{ initial: 4 }});
 const view = new DataView(memory.buffer);
+const HITS = {LIVE_HITS}, RAW = {LIVE_RAW}, PAIR = {LIVE_PAIR};
 view.setUint32({LIVE_HITS}, 41, true);
 view.setUint32({LIVE_SHARED}, 7, true);
 view.setBigUint64({LIVE_RAW}, 1000n, true);
@@ -230,8 +310,7 @@ for (const i of WebAssembly.Module.imports(module)) {{
 }}
 const e = new WebAssembly.Instance(module, imports).exports;
 if (e.__wasm_apply_data_relocs) e.__wasm_apply_data_relocs();
-const a = e.bump(), b = e.bump(), r = e.raw(), t = e.tick(), p = e.pair();
-console.log(`bump=${{a}} bump=${{b}} hits=${{view.getUint32({LIVE_HITS}, true)}} raw=${{r}} raw_live=${{view.getBigUint64({LIVE_RAW}, true)}} tick=${{t}} pair=${{p}} pair_live=${{view.getBigUint64({LIVE_PAIR} + 8, true)}}`);
+{calls}
 "#,
         got = got.join(", ")
     );
@@ -299,7 +378,37 @@ fn compile(dir: &Path, source: &str) -> PathBuf {
     out
 }
 
-fn link(dir: &Path, object: &Path, name: &str) -> PathBuf {
+/// The crate as an rlib of several codegen units (one per module), as dx's
+/// patch links the rebuilt workspace crates.
+fn compile_units(dir: &Path, source: &str) -> PathBuf {
+    let src = dir.join("patch.rs");
+    std::fs::write(&src, source).unwrap();
+    let out = dir.join("libpatch.rlib");
+    let status = Command::new("rustc")
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "rlib",
+            "--crate-name",
+            "patch",
+        ])
+        .args(["--target", "wasm32-unknown-unknown"])
+        .args([
+            "-Copt-level=0",
+            "-Crelocation-model=pic",
+            "-Ccodegen-units=8",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+fn link(dir: &Path, objects: &[PathBuf], name: &str) -> PathBuf {
     let out = dir.join(format!("{name}.wasm"));
     let sysroot = Command::new("rustc")
         .args(["--print", "sysroot"])
@@ -325,7 +434,7 @@ fn link(dir: &Path, object: &Path, name: &str) -> PathBuf {
         .args(["--export", "bump", "--export", "raw", "--export", "state"])
         .args(["--export", "tick", "--export", "pair"])
         .args(["--export", "__wasm_apply_data_relocs"])
-        .arg(object)
+        .args(objects)
         .arg("-o")
         .arg(&out)
         .output()
