@@ -206,6 +206,7 @@ pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String
     let report = Report {
         bound: plan.bind.into_iter().collect(),
         fresh: plan.fresh.into_iter().collect(),
+        initialiser_changed: plan.initialiser_changed.into_iter().collect(),
         micros: started.elapsed().as_micros() as u64,
         ..Report::default()
     };

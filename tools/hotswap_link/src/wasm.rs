@@ -45,30 +45,38 @@ pub trait Base {
     fn thread_local_size(&self, name: &str) -> Option<u32>;
     /// The names of every non-TLS data symbol the base defines.
     fn static_names(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+    /// A hash of the initial bytes of the static `name` (`crate::elf::hash`),
+    /// when the base has them.
+    fn initialiser(&self, _name: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// Data symbols of a linked base module, read from the `linking` section it
-/// keeps (`--emit-relocs`), by name: (size, is thread-local).
+/// keeps (`--emit-relocs`), by name: (size, is thread-local); and a hash of
+/// each one's initial bytes, where its segment has them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct BaseSymbols(pub HashMap<String, (u32, bool)>);
+pub struct BaseSymbols(pub HashMap<String, (u32, bool)>, pub HashMap<String, u64>);
 
 impl BaseSymbols {
     pub fn read(bytes: &[u8]) -> Result<BaseSymbols, BinaryReaderError> {
-        let mut out = HashMap::new();
-        for symbol in symbol_table(bytes)? {
+        let object = read_object(bytes)?;
+        let mut out = BaseSymbols::default();
+        for symbol in &object.symbols {
             if let SymbolInfo::Data {
                 flags,
                 name,
                 symbol: Some(def),
             } = symbol
             {
-                out.insert(
-                    name.to_string(),
-                    (def.size, flags.contains(SymbolFlags::TLS)),
-                );
+                let tls = flags.contains(SymbolFlags::TLS);
+                out.0.insert(name.to_string(), (def.size, tls));
+                if let Some(init) = object.initial_bytes(def.index, def.offset, def.size) {
+                    out.1.insert(name.to_string(), crate::elf::hash(init));
+                }
             }
         }
-        Ok(BaseSymbols(out))
+        Ok(out)
     }
 }
 
@@ -84,6 +92,9 @@ impl Base for BaseSymbols {
             .get(name)
             .filter(|(_, tls)| *tls)
             .map(|(size, _)| *size)
+    }
+    fn initialiser(&self, name: &str) -> Option<u64> {
+        self.1.get(name).copied()
     }
     fn static_names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         Box::new(
@@ -212,6 +223,10 @@ struct Object<'a> {
     segment_names: Vec<&'a str>,
     /// Global index -> import field name, for the imported globals.
     imported_globals: Vec<&'a str>,
+    /// The data section's index, and each segment's bytes with where they
+    /// start in the section's payload (what relocation offsets count from).
+    data: Option<usize>,
+    segments: Vec<(usize, &'a [u8])>,
     /// Section index of each `reloc.*` section, with its target and entries.
     relocs: Vec<(usize, u32, Vec<RelocationEntry>)>,
     code: Option<usize>,
@@ -235,6 +250,8 @@ fn read_object(bytes: &[u8]) -> Result<Object<'_>, BinaryReaderError> {
         imported_globals: Vec::new(),
         relocs: Vec::new(),
         code: None,
+        data: None,
+        segments: Vec::new(),
         types: None,
         functions: None,
         type_count: 0,
@@ -279,6 +296,15 @@ fn read_object(bytes: &[u8]) -> Result<Object<'_>, BinaryReaderError> {
                 object.function_count = reader.count();
             }
             Payload::CodeSectionStart { .. } => object.code = Some(this),
+            Payload::DataSection(reader) => {
+                object.data = Some(this);
+                let start = reader.range().start;
+                for segment in reader {
+                    let segment = segment?;
+                    let at = segment.range.end - segment.data.len() - start;
+                    object.segments.push((at, segment.data));
+                }
+            }
             Payload::CustomSection(section) => {
                 if section.name() == "target_features" {
                     object.target_features = Some(section.data());
@@ -324,6 +350,8 @@ pub struct Plan {
     pub bind: BTreeSet<String>,
     /// Not in the base (new since it was built): the patch's own.
     pub fresh: BTreeSet<String>,
+    /// Bound statics whose initialiser changed: the running value is kept.
+    pub initialiser_changed: BTreeSet<String>,
 }
 
 /// The first pass over all of a patch's objects: which statics to bind.
@@ -362,6 +390,12 @@ pub fn plan<'a>(
                 }
                 Some(size) if size != def.size => return Err(size_changed(name, size, def.size)),
                 Some(_) => {
+                    let now = object.initial_bytes(def.index, def.offset, def.size);
+                    if let (Some(now), Some(was)) = (now, base.initialiser(name)) {
+                        if crate::elf::hash(now) != was {
+                            plan.initialiser_changed.insert(name.to_string());
+                        }
+                    }
                     plan.bind.insert(name.to_string());
                 }
             }
@@ -405,6 +439,25 @@ pub fn without_hash(name: &str) -> Option<&str> {
     let stem = name.strip_suffix('E')?;
     let (path, hash) = stem.split_at_checked(stem.len().checked_sub(19)?)?;
     (hash.starts_with("17h") && hash[3..].bytes().all(|b| b.is_ascii_hexdigit())).then_some(path)
+}
+
+impl Object<'_> {
+    /// The initial bytes of a data symbol, unless a relocation writes into
+    /// them (a pointer: the object holds a placeholder, the base the address).
+    fn initial_bytes(&self, segment: u32, offset: u32, size: u32) -> Option<&[u8]> {
+        let (at, bytes) = *self.segments.get(segment as usize)?;
+        let (start, end) = (at + offset as usize, at + (offset + size) as usize);
+        let relocated = self.relocs.iter().any(|(_, target, entries)| {
+            Some(*target as usize) == self.data
+                && entries
+                    .iter()
+                    .any(|e| (e.offset as usize) < end && e.offset as usize + 8 > start)
+        });
+        if relocated {
+            return None;
+        }
+        bytes.get(offset as usize..(offset + size) as usize)
+    }
 }
 
 /// Rewrites one object (see the module comment) after [`plan`] looked at all.

@@ -139,6 +139,7 @@ fn a_static_that_changed_size_refuses_the_patch() {
     let mut base = BaseSymbols::read(&bytes).unwrap();
     let raw = base.0.keys().find(|n| n.contains("3RAW")).unwrap().clone();
     base.0.insert(raw.clone(), (4, false));
+    base.1.remove(&raw);
     let err = wasm::plan([bytes.as_slice()], &base).unwrap_err();
     assert_eq!(
         err,
@@ -184,6 +185,17 @@ fn a_static_that_changed_type_refuses_the_patch() {
     let plan = wasm::plan([bytes.as_slice()], &base).unwrap();
     let fresh: Vec<String> = plan.fresh.iter().map(|n| readable(n)).collect();
     assert_eq!(fresh, ["patch::ADDED"]);
+    assert!(plan.initialiser_changed.is_empty(), "{plan:?}");
+    // A changed initialiser keeps the running value: said, not refused.
+    let reinitialised = PATCH.replace("static mut RAW: u64 = 5;", "static mut RAW: u64 = 6;");
+    let bytes = std::fs::read(compile(&dir, &reinitialised)).unwrap();
+    let plan = wasm::plan([bytes.as_slice()], &base).unwrap();
+    let changed: Vec<String> = plan
+        .initialiser_changed
+        .iter()
+        .map(|n| readable(n))
+        .collect();
+    assert_eq!(changed, ["patch::RAW"]);
 }
 
 /// Two modules, two codegen units: the static is defined in one object and
