@@ -174,7 +174,12 @@ pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String
             base_path.display()
         )
     })?;
-    let base = wasm::BaseSymbols::read(&base_bytes)
+    let inputs = read_inputs(args, None)?;
+    let mut defined = HashSet::new();
+    for (name, bytes) in inputs.iter().flat_map(|input| &input.objects) {
+        defined.extend(wasm::defined_data(bytes).map_err(|e| format!("cannot read {name}: {e}"))?);
+    }
+    let base = wasm::BaseSymbols::read(&base_bytes, Some(&defined))
         .map_err(|e| format!("cannot read the symbols of {}: {e}", base_path.display()))?;
     if base.0.is_empty() {
         return Err(format!(
@@ -182,7 +187,6 @@ pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String
             base_path.display()
         ));
     }
-    let inputs = read_inputs(args, None)?;
 
     let scratch = output.with_extension("hotswap.d");
     let _ = std::fs::remove_dir_all(&scratch);

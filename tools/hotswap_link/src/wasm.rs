@@ -29,7 +29,7 @@
 //! plain static, bound like the others) become undefined too, and
 //! `wasm_mt_dev` defines them at the base's offsets in a stub object.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use wasm_encoder::Encode;
 use wasmparser::{
@@ -59,8 +59,16 @@ pub trait Base {
 pub struct BaseSymbols(pub HashMap<String, (u32, bool)>, pub HashMap<String, u64>);
 
 impl BaseSymbols {
-    pub fn read(bytes: &[u8]) -> Result<BaseSymbols, BinaryReaderError> {
-        let object = read_object(bytes)?;
+    /// Reads the base's data symbols; the initial bytes only of those in
+    /// `wanted` (all when `None`): hashing every static of a page costs more
+    /// than the rest of a patch's binding.
+    pub fn read(
+        bytes: &[u8],
+        wanted: Option<&HashSet<String>>,
+    ) -> Result<BaseSymbols, BinaryReaderError> {
+        // A linked module's relocations (`--emit-relocs`, millions in a page)
+        // say nothing the base's bytes do not: skip them.
+        let object = read_object(bytes, false)?;
         let mut out = BaseSymbols::default();
         for symbol in &object.symbols {
             if let SymbolInfo::Data {
@@ -71,6 +79,9 @@ impl BaseSymbols {
             {
                 let tls = flags.contains(SymbolFlags::TLS);
                 out.0.insert(name.to_string(), (def.size, tls));
+                if wanted.is_some_and(|w| !w.contains(*name)) {
+                    continue;
+                }
                 if let Some(init) = object.initial_bytes(def.index, def.offset, def.size) {
                     out.1.insert(name.to_string(), crate::elf::hash(init));
                 }
@@ -227,6 +238,8 @@ struct Object<'a> {
     /// start in the section's payload (what relocation offsets count from).
     data: Option<usize>,
     segments: Vec<(usize, &'a [u8])>,
+    /// Where relocations write into the data section, in order.
+    data_relocs: Vec<usize>,
     /// Section index of each `reloc.*` section, with its target and entries.
     relocs: Vec<(usize, u32, Vec<RelocationEntry>)>,
     code: Option<usize>,
@@ -241,7 +254,7 @@ struct Object<'a> {
     target_features: Option<&'a [u8]>,
 }
 
-fn read_object(bytes: &[u8]) -> Result<Object<'_>, BinaryReaderError> {
+fn read_object(bytes: &[u8], with_relocs: bool) -> Result<Object<'_>, BinaryReaderError> {
     let sections = raw_sections(bytes)?;
     let mut object = Object {
         sections,
@@ -252,6 +265,7 @@ fn read_object(bytes: &[u8]) -> Result<Object<'_>, BinaryReaderError> {
         code: None,
         data: None,
         segments: Vec::new(),
+        data_relocs: Vec::new(),
         types: None,
         functions: None,
         type_count: 0,
@@ -327,8 +341,14 @@ fn read_object(bytes: &[u8]) -> Result<Object<'_>, BinaryReaderError> {
                             }
                         }
                     }
-                    KnownCustom::Reloc(reloc) => {
-                        let entries = reloc.entries().into_iter().collect::<Result<_, _>>()?;
+                    KnownCustom::Reloc(reloc) if with_relocs => {
+                        let entries: Vec<RelocationEntry> =
+                            reloc.entries().into_iter().collect::<Result<_, _>>()?;
+                        if reloc.section_index() as usize == object.data.unwrap_or(usize::MAX) {
+                            object.data_relocs =
+                                entries.iter().map(|e| e.offset as usize).collect();
+                            object.data_relocs.sort_unstable();
+                        }
                         object.relocs.push((this, reloc.section_index(), entries));
                     }
                     _ => {}
@@ -362,7 +382,7 @@ pub fn plan<'a>(
     let mut plan = Plan::default();
     let mut defined = BTreeSet::new();
     for bytes in objects {
-        let object = read_object(bytes)?;
+        let object = read_object(bytes, true)?;
         for symbol in &object.symbols {
             let SymbolInfo::Data {
                 flags,
@@ -447,13 +467,9 @@ impl Object<'_> {
     fn initial_bytes(&self, segment: u32, offset: u32, size: u32) -> Option<&[u8]> {
         let (at, bytes) = *self.segments.get(segment as usize)?;
         let (start, end) = (at + offset as usize, at + (offset + size) as usize);
-        let relocated = self.relocs.iter().any(|(_, target, entries)| {
-            Some(*target as usize) == self.data
-                && entries
-                    .iter()
-                    .any(|e| (e.offset as usize) < end && e.offset as usize + 8 > start)
-        });
-        if relocated {
+        // The first relocation that ends after `start` (at most 8 bytes long).
+        let first = self.data_relocs.partition_point(|&o| o + 8 <= start);
+        if self.data_relocs.get(first).is_some_and(|&o| o < end) {
             return None;
         }
         bytes.get(offset as usize..(offset + size) as usize)
@@ -462,7 +478,7 @@ impl Object<'_> {
 
 /// Rewrites one object (see the module comment) after [`plan`] looked at all.
 pub fn rewrite(bytes: &[u8], base: &dyn Base, plan: &Plan) -> Result<Rewritten, RewriteError> {
-    let object = read_object(bytes)?;
+    let object = read_object(bytes, true)?;
     let mut out = Rewritten {
         target_features: object.target_features.map(<[u8]>::to_vec),
         ..Rewritten::default()
@@ -837,6 +853,21 @@ fn encode_symbols(
         index.encode(out);
         name.as_str().encode(out);
     }
+}
+
+/// The data symbols `bytes` (an object) defines, by name.
+pub fn defined_data(bytes: &[u8]) -> Result<Vec<String>, BinaryReaderError> {
+    Ok(symbol_table(bytes)?
+        .into_iter()
+        .filter_map(|symbol| match symbol {
+            SymbolInfo::Data {
+                name,
+                symbol: Some(_),
+                ..
+            } => Some(name.to_string()),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The symbols of a module's `linking` section.

@@ -75,7 +75,7 @@ fn a_rewritten_patch_counts_in_the_running_pages_statics() {
     let object = compile(&dir, PATCH);
     let bytes = std::fs::read(&object).unwrap();
     // The base has every static the patch defines, with the same sizes.
-    let base = BaseSymbols::read(&bytes).unwrap();
+    let base = BaseSymbols::read(&bytes, None).unwrap();
     let plan = wasm::plan([bytes.as_slice()], &base).unwrap();
     let rewritten = wasm::rewrite(&bytes, &base, &plan).unwrap();
     let mut bound: Vec<String> = rewritten.bound.iter().map(|n| readable(n)).collect();
@@ -136,7 +136,7 @@ fn a_rewritten_patch_counts_in_the_running_pages_statics() {
 fn a_static_that_changed_size_refuses_the_patch() {
     let dir = scratch("size");
     let bytes = std::fs::read(compile(&dir, PATCH)).unwrap();
-    let mut base = BaseSymbols::read(&bytes).unwrap();
+    let mut base = BaseSymbols::read(&bytes, None).unwrap();
     let raw = base.0.keys().find(|n| n.contains("3RAW")).unwrap().clone();
     base.0.insert(raw.clone(), (4, false));
     base.1.remove(&raw);
@@ -162,7 +162,7 @@ fn a_static_that_changed_type_refuses_the_patch() {
     // is another name, the base's is gone from the patch.
     let dir = scratch("type");
     let base_bytes = std::fs::read(compile(&dir, PATCH)).unwrap();
-    let base = BaseSymbols::read(&base_bytes).unwrap();
+    let base = BaseSymbols::read(&base_bytes, None).unwrap();
     let retyped = PATCH
         .replace(
             "static HITS: AtomicU32 = AtomicU32::new(0);",
@@ -238,7 +238,7 @@ fn a_static_is_bound_in_every_object_that_reaches_it() {
     assert!(objects.len() >= 2, "{} objects", objects.len());
     let mut base = BaseSymbols::default();
     for object in &objects {
-        base.0.extend(BaseSymbols::read(object).unwrap().0);
+        base.0.extend(BaseSymbols::read(object, None).unwrap().0);
     }
     let plan = wasm::plan(objects.iter().map(Vec::as_slice), &base).unwrap();
     let mut referred = Vec::new();
