@@ -59,14 +59,18 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let inputs = read_inputs(args, Some(&patch.stub))?;
 
     let mut defined = HashMap::new();
-    let mut thread_locals = BTreeSet::new();
+    let mut thread_locals = BTreeMap::new();
+    let mut scans = Vec::new();
     for input in &inputs {
         for (name, bytes) in &input.objects {
-            let in_object = |e| format!("cannot read {name}: {e}");
-            defined.extend(elf::defined_statics(bytes).map_err(in_object)?);
-            thread_locals.extend(elf::defined_thread_locals(bytes).map_err(in_object)?);
+            let scan = elf::scan(bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
+            defined.extend(scan.statics.clone());
+            thread_locals.extend(scan.thread_locals.iter().cloned());
+            scans.push(scan.names);
         }
     }
+    // Thread-locals named anywhere in the patch, defined there or not.
+    let tls_named: HashSet<&String> = scans.iter().flatten().collect();
 
     let stub = std::fs::read(&patch.stub)
         .map_err(|e| format!("cannot read dx's stub {}: {e}", patch.stub.display()))?;
@@ -78,6 +82,14 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let mut bind = HashSet::new();
     for (name, candidate) in &defined {
         let Some(known) = base.statics.get(name) else {
+            // The base has a static at this path that the patch no longer
+            // defines: it is this one, with another type (its hash changed).
+            // Statics a macro makes in closures share paths (tracing's
+            // `__CALLSITE`): a new one beside them is new, not changed.
+            let at_path = base.paths.get(elf::path_key(name));
+            if at_path.is_some_and(|names| !names.iter().any(|n| defined.contains_key(n))) {
+                return Err(elf::Unbindable::TypeChanged { name: name.clone() }.to_string());
+            }
             report.fresh.push(name.clone());
             continue;
         };
@@ -97,9 +109,28 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         }
         bind.insert(name.clone());
     }
-    report.thread_locals = thread_locals
-        .into_iter()
-        .filter(|name| base.thread_locals.contains(name))
+    // Thread-locals: the patch's own definitions must fit the running
+    // program's (a new one has no slot in the running threads), and every
+    // reference to one the program has is pointed at the program's.
+    for (name, size) in &thread_locals {
+        match base.thread_locals.get(name) {
+            None => return Err(elf::Unbindable::NewThreadLocal { name: name.clone() }.to_string()),
+            Some(&(_, known)) if known != *size => {
+                return Err(elf::Unbindable::SizeChanged {
+                    name: name.clone(),
+                    base: known,
+                    now: *size,
+                }
+                .to_string())
+            }
+            Some(_) => {}
+        }
+    }
+    let tls: HashMap<String, i64> = base
+        .thread_locals
+        .iter()
+        .filter(|(name, _)| tls_named.contains(*name))
+        .map(|(name, &(tpoff, _))| (name.clone(), tpoff))
         .collect();
 
     let scratch = patch.output.with_extension("hotswap.d");
@@ -107,9 +138,19 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     std::fs::create_dir_all(&scratch)
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     let mut bound = BTreeSet::new();
+    let (mut bound_tls, mut unbound_tls) = (BTreeSet::new(), BTreeSet::new());
+    let mut names = scans.iter();
     let mut replaced = rewrite_inputs(&inputs, &scratch, |bytes| {
-        let rewritten = elf::rewrite(bytes, &bind).map_err(|e| e.to_string())?;
+        let refers = names.next().is_some_and(|names| {
+            !names.is_disjoint(&bind) || names.iter().any(|n| tls.contains_key(n))
+        });
+        if !refers {
+            return Ok(None);
+        }
+        let rewritten = elf::rewrite(bytes, &bind, &tls).map_err(|e| e.to_string())?;
         bound.extend(rewritten.bound);
+        bound_tls.extend(rewritten.bound_thread_locals);
+        unbound_tls.extend(rewritten.unbound_thread_locals);
         Ok(rewritten.bytes)
     })?;
 
@@ -119,7 +160,7 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
             Some(paths) => new_args.extend(paths),
             None => new_args.push(arg.clone()),
         }
-        if !bound.is_empty() && Path::new(arg) == patch.stub {
+        if (!bound.is_empty() || !bound_tls.is_empty()) && Path::new(arg) == patch.stub {
             let slide = base.slide.ok_or_else(|| {
                 format!(
                     "cannot tell where the running program is mapped: none of the symbols in dx's stub {} is in {}",
@@ -127,22 +168,29 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
                     patch.base.display()
                 )
             })?;
-            let running = bound
+            let mut symbols: Vec<(String, u64, u64)> = bound
                 .iter()
                 .map(|name| {
                     let known = &base.statics[name];
                     (
-                        name.clone(),
-                        ((known.address as i64 + slide) as u64, known.size),
+                        format!("{}{name}", elf::BASE_PREFIX),
+                        (known.address as i64 + slide) as u64,
+                        known.size,
                     )
                 })
                 .collect();
+            symbols.extend(bound_tls.iter().map(|name| {
+                let (tpoff, size) = base.thread_locals[name];
+                (format!("{}{name}", elf::TPOFF_PREFIX), tpoff as u64, size)
+            }));
             let path = scratch.join("base-statics.o");
-            write(&path, &statics_object(&running)?)?;
+            write(&path, &statics_object(&symbols)?)?;
             new_args.push(path.into_os_string());
         }
     }
     report.bound = bound.into_iter().collect();
+    report.bound_thread_locals = bound_tls.iter().cloned().collect();
+    report.thread_locals = unbound_tls.difference(&bound_tls).cloned().collect();
     report.micros = started.elapsed().as_micros() as u64;
     Ok(Bound {
         args: new_args,
@@ -221,16 +269,18 @@ pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String
     })
 }
 
-/// An object defining `hotswap.base.<name>` as the given running address of
-/// each static (hidden and absolute: the GOT slots get these values at link
-/// time, no dynamic relocation needed).
-pub fn statics_object(addresses: &BTreeMap<String, (u64, u64)>) -> Result<Vec<u8>, String> {
+/// An object defining each `(name, value, size)` as an absolute symbol:
+/// the running address of a bound static (`hotswap.base.<name>`) or the
+/// thread-pointer offset of a bound thread-local (`hotswap.tpoff.<name>`).
+/// Hidden and absolute, so the linker fills the GOT slots at link time, with
+/// no dynamic relocation.
+pub fn statics_object(symbols: &[(String, u64, u64)]) -> Result<Vec<u8>, String> {
     let mut object = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
-    for (name, &(address, size)) in addresses {
+    for (name, value, size) in symbols {
         object.add_symbol(Symbol {
-            name: format!("{}{name}", elf::BASE_PREFIX).into_bytes(),
-            value: address,
-            size,
+            name: name.as_bytes().to_vec(),
+            value: *value,
+            size: *size,
             kind: SymbolKind::Data,
             scope: SymbolScope::Linkage,
             weak: false,

@@ -17,7 +17,9 @@ fn main() -> ExitCode {
         println!("hotswap-link {}", hotswap_link::VERSION);
         return ExitCode::SUCCESS;
     }
-    match classify(&args, |name| std::env::var(name).ok()) {
+    let link = classify(&args, |name| std::env::var(name).ok());
+    trace(&format!("{link:?} {args:?}"));
+    match link {
         Link::Plain => real_link(&args),
         Link::DiscardedByDx { output } => match std::fs::write(&output, empty_object()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -136,5 +138,20 @@ fn empty_wasm() -> Vec<u8> {
 
 fn fail(message: &str) -> ExitCode {
     eprintln!("hotswap-link: {message}");
+    trace(message);
     ExitCode::FAILURE
+}
+
+/// `HOTSWAP_LINK_LOG=<file>`: every link and its outcome, for debugging.
+fn trace(line: &str) {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("HOTSWAP_LINK_LOG") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
 }

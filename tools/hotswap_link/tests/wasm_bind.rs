@@ -361,41 +361,26 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// One object, as dx compiles the tip crate of a web patch.
 fn compile(dir: &Path, source: &str) -> PathBuf {
-    let src = dir.join("patch.rs");
-    std::fs::write(&src, source).unwrap();
-    let out = dir.join("patch.o");
-    let status = Command::new("rustc")
-        .args([
-            "--edition",
-            "2021",
-            "--crate-type",
-            "rlib",
-            "--crate-name",
-            "patch",
-        ])
-        .args(["--target", "wasm32-unknown-unknown", "--emit", "obj"])
-        .args([
-            "-Copt-level=0",
-            "-Cdebug-assertions=on",
-            "-Crelocation-model=pic",
-            "-Ccodegen-units=1",
-        ])
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    out
+    rustc(
+        dir,
+        source,
+        &["--emit", "obj", "-Ccodegen-units=1"],
+        "patch.o",
+    )
 }
 
 /// The crate as an rlib of several codegen units (one per module), as dx's
 /// patch links the rebuilt workspace crates.
 fn compile_units(dir: &Path, source: &str) -> PathBuf {
+    rustc(dir, source, &["-Ccodegen-units=8"], "libpatch.rlib")
+}
+
+fn rustc(dir: &Path, source: &str, args: &[&str], out: &str) -> PathBuf {
     let src = dir.join("patch.rs");
     std::fs::write(&src, source).unwrap();
-    let out = dir.join("libpatch.rlib");
+    let out = dir.join(out);
     let status = Command::new("rustc")
         .args([
             "--edition",
@@ -408,9 +393,10 @@ fn compile_units(dir: &Path, source: &str) -> PathBuf {
         .args(["--target", "wasm32-unknown-unknown"])
         .args([
             "-Copt-level=0",
+            "-Cdebug-assertions=on",
             "-Crelocation-model=pic",
-            "-Ccodegen-units=8",
         ])
+        .args(args)
         .arg("-o")
         .arg(&out)
         .arg(&src)
