@@ -25,6 +25,9 @@ impl MtDev {
                 .arg(scratch.root())
                 .args(["--port", &port.to_string()])
                 .env("CARGO_TERM_COLOR", "never")
+                // The linker the copy's .cargo/config.toml names, as this
+                // checkout builds it, not whichever hotswap-link is installed.
+                .env("HOTSWAP_LINK", crate::hotswap_link())
                 .env_remove("CARGO_TARGET_DIR"),
             "wasm_mt_dev",
             e2e_dir().join(format!("{name}-wasm_mt_dev.log")),

@@ -14,8 +14,8 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
         .status()
         .expect("cannot run cargo");
     assert!(built.success(), "cargo build -p {package} failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| checkout.join("target"), Into::into);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| checkout.join("target"), Into::into);
     target.join("debug").join(bin)
 }
 

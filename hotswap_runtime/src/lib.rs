@@ -32,7 +32,7 @@ mod session;
 
 #[cfg(all(debug_assertions, not(target_arch = "wasm32")))]
 mod native;
-#[cfg(all(debug_assertions, not(target_arch = "wasm32")))]
+#[cfg(debug_assertions)]
 mod statics;
 #[cfg(all(debug_assertions, target_arch = "wasm32"))]
 mod web;

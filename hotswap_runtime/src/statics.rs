@@ -6,6 +6,7 @@
 //! report is said to be one, once.
 
 use std::collections::HashSet;
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -123,24 +124,35 @@ impl LinkReport {
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Logs what the wrapper did for the patch library `lib`.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn log_patch(lib: &Path) {
+    let report = std::fs::read_to_string(lib.with_extension("hotswap")).ok();
+    log_report(&lib.display().to_string(), report.as_deref());
+}
+
+/// Logs the wrapper's report `text` on the patch `lib` (`None`: there is
+/// none) and returns the line to show, e.g. "patch bound 2 statics to the
+/// running program (0.4 ms)", and how many statics it bound.
+pub(crate) fn log_report(lib: &str, text: Option<&str>) -> (String, Option<usize>) {
     static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let path = lib.with_extension("hotswap");
     let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
     let said = said.get_or_insert_with(HashSet::new);
-    match std::fs::read_to_string(&path).map(|text| LinkReport::parse(&text)) {
-        Ok(Ok(report)) => {
-            for line in report.lines(said) {
+    match text.map(LinkReport::parse) {
+        Some(Ok(report)) => {
+            let lines = report.lines(said);
+            for line in &lines {
                 tracing::info!("{line}");
             }
+            (lines.join("\n"), Some(report.bound.len()))
         }
-        Ok(Err(_)) | Err(_) => {
+        Some(Err(_)) | None => {
+            let line = format!(
+                "{lib} was linked without hotswap-link: patched code has its own copy of every static of the crates it rebuilt. Set the linker as the README says (.cargo/config.toml) and restart dx"
+            );
             if said.insert("no report".into()) {
-                tracing::warn!(
-                    "{} was linked without hotswap-link: patched code has its own copy of every static of the crates it rebuilt. Set the linker as the README says (.cargo/config.toml) and restart dx",
-                    lib.display()
-                );
+                tracing::warn!("{line}");
             }
+            (line, None)
         }
     }
 }
@@ -149,7 +161,7 @@ pub(crate) fn log_patch(lib: &Path) {
 mod tests {
     use super::*;
 
-    const REPORT: &str = "hotswap-link 0.1.0\n\
+    const REPORT: &str = "hotswap-link 0.2.0\n\
         bound app::HITS\n\
         bound app::ID\n\
         bound-thread-local app::CURRENT\n\
@@ -180,7 +192,7 @@ mod tests {
 
     #[test]
     fn another_version_or_another_file_is_said() {
-        let other = REPORT.replace("hotswap-link 0.1.0", "hotswap-link 9.9.9");
+        let other = REPORT.replace("hotswap-link 0.2.0", "hotswap-link 9.9.9");
         let lines = LinkReport::parse(&other)
             .unwrap()
             .lines(&mut HashSet::new());

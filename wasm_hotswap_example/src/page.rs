@@ -10,8 +10,8 @@ use web_sys::{Document, HtmlElement};
 use crate::view::{self, Counter};
 
 /// The page's state lives in this `Rc`, held by the click listener and the
-/// patch callback. Not in a `thread_local!`: subsecond resets thread-locals of
-/// the patched crate.
+/// patch callback. (A static or a `thread_local!` would keep its value across
+/// patches too: hotswap-link binds patches to them, see `view.rs`.)
 struct Page {
     counter: RefCell<Counter>,
     document: Document,

@@ -1,5 +1,16 @@
 //! The hot part of the page: edit anything here while `scripts/dev wasm` runs.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Clicks the hot code has seen, in a private static, and the steps it took,
+/// in a `thread_local!`: patched code uses the running page's copies of both
+/// (hotswap-link binds each patch to them), so they survive every patch too.
+static CLICKS_SEEN: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static STEPS: RefCell<Vec<i64>> = const { RefCell::new(Vec::new()) };
+}
+
 /// What the page remembers. It outlives every patch, so its layout is fixed
 /// for the life of the page: adding a field needs a full rebuild (and a reload).
 #[derive(Default)]
@@ -11,7 +22,13 @@ pub struct Counter {
 
 /// How much one click adds.
 pub fn increment_step() -> i64 {
-    1
+    record(1)
+}
+
+fn record(step: i64) -> i64 {
+    CLICKS_SEEN.fetch_add(1, Ordering::Relaxed);
+    STEPS.with(|steps| steps.borrow_mut().push(step));
+    step
 }
 
 /// The part of the page drawn from the state, re-run after every click and every patch.
@@ -23,10 +40,13 @@ pub fn render(counter: &Counter) -> String {
         .take(5)
         .map(|count| format!("<li>{count}</li>"))
         .collect();
+    let steps: i64 = STEPS.with(|steps| steps.borrow().iter().sum());
     format!(
         "<p class=\"label\">Last counts (newest first)</p><ul>{items}</ul>\
-         <p class=\"total\">{} clicks so far</p>",
-        counter.history.len()
+         <p class=\"total\">{} clicks so far</p>\
+         <p class=\"kept\">{} clicks in a static, steps adding up to {steps} in a thread-local</p>",
+        counter.history.len(),
+        CLICKS_SEEN.load(Ordering::Relaxed)
     )
 }
 

@@ -44,26 +44,39 @@ fn edits_patch_the_page_without_a_reload() {
     scratch.edit_all(
         VIEW,
         &[
-            ("-> i64 {\n    1\n}", "-> i64 {\n    10\n}"),
+            ("record(1)", "record(10)"),
             ("Last counts (newest first)", "Recent counts"),
         ],
     );
     wait_for_patches(&mut browser, &mut dx, 1);
+    let view = text(&mut browser, "#hotView");
     assert!(
-        text(&mut browser, "#hotView").contains("Recent counts"),
-        "the patch re-rendered the hot view without a click"
+        view.contains("Recent counts"),
+        "the patch re-rendered the hot view without a click: {view}"
     );
+    // Patched code reads the page's own static and thread-local (issue 15):
+    // without hotswap-link it would read copies of its own, 0 and empty.
+    assert!(
+        view.contains("3 clicks in a static, steps adding up to 3 in a thread-local"),
+        "the patched view shows the live static and thread-local: {view}"
+    );
+    statics_bound(&mut browser);
     assert_eq!(
         click(&mut browser, 1),
         "13",
         "the new step, on top of the old count"
+    );
+    let view = text(&mut browser, "#hotView");
+    assert!(
+        view.contains("4 clicks in a static, steps adding up to 13 in a thread-local"),
+        "patched code counts on in the same static and thread-local: {view}"
     );
     assert_not_reloaded(&mut browser);
     browser.screenshot(&e2e_dir().join("wasm-after-patch.png"));
 
     step("saving an edit that does not compile");
     // A type error: dx 0.7.10 silently skips a save that does not even parse.
-    scratch.edit(VIEW, "-> i64 {\n    10\n}", "-> i64 {\n    \"ten\"\n}");
+    scratch.edit(VIEW, "record(10)", "record(\"ten\")");
     browser.wait_for(
         "the overlay to show the build error",
         "document.querySelector('#hotswap-status')?.dataset.state === 'error'",
@@ -74,10 +87,37 @@ fn edits_patch_the_page_without_a_reload() {
     assert_eq!(click(&mut browser, 1), "23", "the old code keeps running");
 
     step("fixing the edit");
-    scratch.edit(VIEW, "-> i64 {\n    \"ten\"\n}", "-> i64 {\n    100\n}");
+    scratch.edit(VIEW, "record(\"ten\")", "record(100)");
     wait_for_patches(&mut browser, &mut dx, 2);
     assert_eq!(click(&mut browser, 1), "123");
     assert_not_reloaded(&mut browser);
+
+    step("changing a static's type (and size): a rebuild, never a second copy");
+    scratch.edit_all(
+        VIEW,
+        &[
+            (
+                "use std::sync::atomic::{AtomicU64, Ordering};",
+                "use std::sync::atomic::{AtomicU32, Ordering};",
+            ),
+            (
+                "static CLICKS_SEEN: AtomicU64 = AtomicU64::new(0);",
+                "static CLICKS_SEEN: AtomicU32 = AtomicU32::new(0);",
+            ),
+        ],
+    );
+    // (rustc's symbol hash covers the type: hotswap-link sees the old static
+    // gone and a new one of the same path.)
+    let refused = dx.wait_for_line("changed type", 0, PATCH);
+    assert!(refused.contains("CLICKS_SEEN"), "{refused}");
+    dx.wait_for_line("Starting full rebuild", 0, PATCH);
+    // dx reloads the page once the rebuild is built: fresh state, new code.
+    browser.wait_for(
+        "the page to reload with the rebuilt app",
+        "window.__marker === undefined && \
+         document.querySelector('#hotView')?.textContent.includes('0 clicks in a static')",
+        FIRST_BUILD,
+    );
 }
 
 fn step(what: &str) {
@@ -103,6 +143,20 @@ fn wait_for_patches(browser: &mut Browser, dx: &mut Dx, patches: u64) {
         &format!("patch number {patches} to land in the page"),
         &format!("Number(document.querySelector('#hotswap-status')?.dataset.patches) >= {patches}"),
         PATCH,
+    );
+}
+
+/// The overlay says how many statics hotswap-link bound the patch to (from
+/// the report it wrote beside the patch): the view's static and
+/// thread-local at least.
+fn statics_bound(browser: &mut Browser) {
+    let bound = browser.eval("document.querySelector('#hotswap-status')?.dataset.statics");
+    let count: u64 = bound.as_str().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let overlay = text(browser, "#hotswap-status");
+    eprintln!("overlay after the patch: {overlay}");
+    assert!(
+        count >= 2 && overlay.contains(&format!("patch bound {count} statics")),
+        "overlay: {overlay} (data-statics {bound})"
     );
 }
 

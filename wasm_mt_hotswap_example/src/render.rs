@@ -3,6 +3,8 @@
 //! OS threads natively), each share entering the hot code through a
 //! `HotFn` boundary.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use hotswap_runtime::subsecond::HotFn;
 use rayon::prelude::*;
 use raytracer_core::{fnv1a64, image_len, to_rgba, BYTES_PER_PIXEL};
@@ -17,6 +19,16 @@ pub const REFERENCE_HEIGHT: u32 = 48;
 /// `REFERENCE_WIDTH` x `REFERENCE_HEIGHT`; the page reports whether its
 /// render matches. Edit the scene or the shading and it no longer does.
 pub const REFERENCE_HASH: u64 = 0x3615_9f66_66af_2892;
+
+/// Rows rendered so far, on every thread, counted by the hot code in a
+/// private static: each patch counts on in the page's one copy (the patch is
+/// bound to it), so the sum spans every patch.
+static ROWS_RENDERED: AtomicU64 = AtomicU64::new(0);
+
+/// How many rows every thread has rendered since the page started.
+pub fn rows_rendered() -> u64 {
+    ROWS_RENDERED.load(Ordering::Relaxed)
+}
 
 /// One finished render.
 pub struct Frame {
@@ -65,6 +77,7 @@ pub fn render(width: u32, height: u32, shares: u32) -> Frame {
 
 /// Renders the given rows of a `width` x `height` image.
 pub fn render_rows(width: u32, height: u32, rows: Vec<(u32, &mut [u8])>) {
+    ROWS_RENDERED.fetch_add(rows.len() as u64, Ordering::Relaxed);
     let scene = scene::reference();
     for (y, row) in rows {
         for (x, pixel) in row.chunks_exact_mut(BYTES_PER_PIXEL).enumerate() {

@@ -48,6 +48,7 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
         PATCH,
     );
     let before = browser.eval("window.mtSafePoint()");
+    let rows_before = rows_rendered(&mut browser);
     let frame_before = browser.eval("window.renderStats.frame").as_u64().unwrap();
 
     // One edit of code every rayon thread runs: the sky upside down.
@@ -122,13 +123,12 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
     wait_until_thread_hashes(&mut second, 3, &native_reference_hash(&scratch));
 
     // Code of the page's own thread patches too: the line under the picture.
-    let patches = overlay_count(&mut browser, "patches");
-    scratch.edit(
-        PAGE,
+    patch_page(
+        &mut browser,
+        &scratch,
         "rayon threads (took part",
         "rayon threads, patched (took part",
     );
-    wait_for_patches(&mut browser, patches + 1);
     browser.wait_for(
         "the page to draw its stats line with the new code",
         "document.getElementById('stats').textContent.includes('rayon threads, patched')",
@@ -139,7 +139,50 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
         true,
         "the page reloaded"
     );
+
+    // Worker code behind the hot boundary counted every row it rendered in a
+    // private static, through every patch: a patched read shows the sum, the
+    // same as the page's never-patched code reads (issue 15). With a copy of
+    // the static per patch, the two would count different rows.
+    patch_page(
+        &mut browser,
+        &scratch,
+        "        frame_number\n    )\n}",
+        "        frame_number\n    ) + &format!(\" · {} rows so far\", render::rows_rendered())\n}",
+    );
+    let line = browser
+        .eval("window.renderReference().then(() => document.getElementById('stats').textContent)");
+    let line = line.as_str().unwrap_or_default().to_string();
+    let shown: u64 = line
+        .rsplit(" · ")
+        .next()
+        .and_then(|tail| tail.strip_suffix(" rows so far"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no row count in the patched stats line: {line}"));
+    let live = rows_rendered(&mut browser);
+    assert_eq!(
+        shown, live,
+        "the patched stats line and the page's own code read one static"
+    );
+    // Every thread rendered the reference (48 rows) at least once per patch.
+    assert!(
+        live >= rows_before + 48 * workers as u64,
+        "rows counted before the patches: {rows_before}, after: {live}"
+    );
     browser.screenshot(&e2e_support::e2e_dir().join("mt-after-patches.png"));
+}
+
+/// Saves an edit of the page's own (main-thread) code and waits for its patch.
+fn patch_page(browser: &mut Browser, scratch: &Scratch, from: &str, to: &str) {
+    let patches = overlay_count(browser, "patches");
+    scratch.edit(PAGE, from, to);
+    wait_for_patches(browser, patches + 1);
+}
+
+fn rows_rendered(browser: &mut Browser) -> u64 {
+    let rows = browser.eval("window.mtRowsRendered()");
+    rows.as_u64()
+        .unwrap_or_else(|| panic!("mtRowsRendered: {rows}"))
 }
 
 /// Every rayon thread renders the reference alone and gets `expected`.

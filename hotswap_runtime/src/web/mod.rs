@@ -215,6 +215,24 @@ fn every(ms: i32, f: impl FnMut() + 'static) {
     f.forget();
 }
 
+/// The body of `url` when the server has it (a 404 is `None`).
+async fn fetch_text(url: &str) -> Option<String> {
+    let init = web_sys::RequestInit::new();
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let response = JsFuture::from(web_sys::window()?.fetch_with_str_and_init(url, &init))
+        .await
+        .ok()?
+        .dyn_into::<web_sys::Response>()
+        .ok()?;
+    if !response.ok() {
+        return None;
+    }
+    JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()
+}
+
 /// `performance.now()`: milliseconds on the page's monotonic clock.
 fn now_ms() -> f64 {
     web_sys::window()
@@ -261,11 +279,24 @@ impl Platform for Web {
             return apply_threaded(threaded, table);
         }
         LAST_PANIC.with(|last| last.borrow_mut().take());
-        // SAFETY: the table was built by the dx serving this page from the
-        // module it runs (`build::check` refuses patches once dx serves
-        // another build). Fetching and instantiating happen later, in the
-        // background; `on_landed` reports when the table is committed.
-        unsafe { subsecond::apply_patch(table) }.map_err(|err| err.to_string())
+        // What hotswap-link bound, from the report it wrote beside the patch
+        // (dx serves it from the same folder), said before the patch lands so
+        // the overlay's "patched" line can carry it.
+        let report = table.lib.with_extension("hotswap").display().to_string();
+        wasm_bindgen_futures::spawn_local(async move {
+            let text = fetch_text(&report).await;
+            let (line, bound) =
+                crate::statics::log_report(&table.lib.display().to_string(), text.as_deref());
+            overlay::note_statics(line, bound);
+            // SAFETY: the table was built by the dx serving this page from the
+            // module it runs (`build::check` refuses patches once dx serves
+            // another build). On the web `apply_patch` only starts fetching
+            // and instantiating, in the background (a failure there is a
+            // panic, which `on_page_errors` reports); `on_landed` reports when
+            // the table is committed.
+            let _ = unsafe { subsecond::apply_patch(table) };
+        });
+        Ok(())
     }
 
     fn reload(&self) {

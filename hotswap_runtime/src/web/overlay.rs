@@ -4,6 +4,8 @@
 //! nothing holds DOM handles across patches. Tests read its `data-state`,
 //! `data-patches` and `data-connects` attributes.
 
+use std::cell::RefCell;
+
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{Document, HtmlElement};
 
@@ -13,6 +15,19 @@ const ID: &str = "hotswap-status";
 const STYLE: &str = "position:fixed;right:12px;bottom:12px;z-index:2147483647;max-width:min(70ch,90vw);\
 max-height:40vh;overflow:auto;padding:8px 12px;border-radius:6px;font:13px/1.4 ui-monospace,monospace;\
 white-space:pre-wrap;color:#fff;box-shadow:0 2px 8px #0006;transition:opacity .6s;pointer-events:none";
+
+thread_local! {
+    // What hotswap-link said of the patch on its way in, shown with its
+    // "patched" line: (the line, how many statics it bound; `None` when the
+    // patch was linked without it).
+    static STATICS: RefCell<Option<(String, Option<usize>)>> = const { RefCell::new(None) };
+}
+
+/// Shows `line` with the next patch that lands; tests read the count as
+/// `data-statics` (`none` when the wrapper did not link the patch).
+pub(super) fn note_statics(line: String, bound: Option<usize>) {
+    STATICS.with(|statics| *statics.borrow_mut() = Some((line, bound)));
+}
 
 pub(super) fn show(status: &Status) {
     let Some(document) = web_sys::window().and_then(|window| window.document()) else {
@@ -48,7 +63,15 @@ pub(super) fn show(status: &Status) {
     let shown = attr_number(&element, "data-shown") + 1;
     let _ = element.set_attribute("data-shown", &shown.to_string());
     let _ = element.set_attribute("data-state", state);
-    element.set_text_content(Some(&status.to_string()));
+    let mut text = status.to_string();
+    if let Status::Patched { .. } = status {
+        if let Some((line, bound)) = STATICS.with(|statics| statics.borrow_mut().take()) {
+            text = format!("{text}\n{line}");
+            let count = bound.map_or("none".to_string(), |n| n.to_string());
+            let _ = element.set_attribute("data-statics", &count);
+        }
+    }
+    element.set_text_content(Some(&text));
     let style = element.style();
     let _ = style.set_property("background", background);
     let _ = style.set_property("opacity", "0.95");

@@ -19,6 +19,7 @@ pub mod elf;
 pub mod link;
 pub mod report;
 pub mod thunk;
+pub mod wasm;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
@@ -28,7 +29,7 @@ use std::time::Instant;
 use object::write::{Object, Symbol, SymbolSection};
 use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolKind, SymbolScope};
 
-pub use link::{classify, Link, Patch};
+pub use link::{classify, is_wasm, Link, Patch};
 pub use report::Report;
 
 /// The version `hotswap_runtime` and the dev scripts check the wrapper against.
@@ -56,7 +57,7 @@ struct Input {
 /// line to show when the patch must not be linked.
 pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let started = Instant::now();
-    let inputs = read_inputs(args, &patch.stub)?;
+    let inputs = read_inputs(args, Some(&patch.stub))?;
 
     let mut defined = HashMap::new();
     let mut read_only = BTreeSet::new();
@@ -172,46 +173,26 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         .map(|(name, &(tpoff, _))| (name.clone(), tpoff))
         .collect();
 
-    let scratch = scratch_dir(patch);
+    let scratch = scratch_dir(&patch.output);
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
-    let mut replaced: HashMap<usize, Vec<OsString>> = HashMap::new();
     let mut bound = BTreeSet::new();
     let (mut bound_tls, mut unbound_tls) = (BTreeSet::new(), BTreeSet::new());
     let mut names = scans.iter();
-    for input in &inputs {
-        let mut paths = Vec::new();
-        let mut changed = false;
-        for (index, (name, bytes)) in input.objects.iter().enumerate() {
-            let refers = names.next().is_some_and(|names| {
-                !names.is_disjoint(&bind) || names.iter().any(|n| tls.contains_key(n))
-            });
-            let rewritten = if refers {
-                elf::rewrite(bytes, &bind, &tls).map_err(|e| e.to_string())?
-            } else {
-                elf::Rewritten::default()
-            };
-            bound.extend(rewritten.bound);
-            bound_tls.extend(rewritten.bound_thread_locals);
-            unbound_tls.extend(rewritten.unbound_thread_locals);
-            let path = scratch.join(format!("{}-{index}-{}", input.arg, file_name(name)));
-            match rewritten.bytes {
-                Some(new) => {
-                    changed = true;
-                    write(&path, &new)?;
-                }
-                None if input.is_archive => write(&path, bytes)?,
-                None => {}
-            }
-            paths.push(path.into_os_string());
+    let mut replaced = rewrite_inputs(&inputs, &scratch, |bytes| {
+        let refers = names.next().is_some_and(|names| {
+            !names.is_disjoint(&bind) || names.iter().any(|n| tls.contains_key(n))
+        });
+        if !refers {
+            return Ok(None);
         }
-        if changed {
-            // An archive's members go in as objects: dx links the rebuilt
-            // workspace crates whole, as the base has them.
-            replaced.insert(input.arg, paths);
-        }
-    }
+        let rewritten = elf::rewrite(bytes, &bind, &tls).map_err(|e| e.to_string())?;
+        bound.extend(rewritten.bound);
+        bound_tls.extend(rewritten.bound_thread_locals);
+        unbound_tls.extend(rewritten.unbound_thread_locals);
+        Ok(rewritten.bytes)
+    })?;
 
     let mut new_args = Vec::with_capacity(args.len() + 1);
     for (index, arg) in args.iter().enumerate() {
@@ -258,9 +239,80 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     })
 }
 
-/// Where the rewritten objects of `patch` are kept until its link has read them.
-pub fn scratch_dir(patch: &Patch) -> PathBuf {
-    patch.output.with_extension("hotswap.d")
+/// Where the rewritten objects of the patch `output` are kept until its link
+/// has read them.
+pub fn scratch_dir(output: &Path) -> PathBuf {
+    output.with_extension("hotswap.d")
+}
+
+/// The base dx keeps beside a web patch `…/wasm/lib<exe>-patch-<ms>.wasm`:
+/// `…/wasm/<exe>_bg.wasm`, the running page's module (after wasm-bindgen,
+/// which keeps the `linking` section the fat link wrote with
+/// `--emit-relocs`; dx resolves the patch's `GOT.mem` imports against it).
+pub fn wasm_base(output: &Path) -> Option<PathBuf> {
+    let name = output.file_name()?.to_str()?;
+    let (exe, _) = name.strip_prefix("lib")?.rsplit_once("-patch-")?;
+    Some(output.with_file_name(format!("{exe}_bg.wasm")))
+}
+
+/// Rewrites the inputs of dx's link of the web patch `output` so that the
+/// patch uses the running page's statics ([`wasm`]). `Err` is the one line to
+/// show when the patch must not be linked.
+pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String> {
+    let started = Instant::now();
+    let base_path =
+        wasm_base(output).ok_or_else(|| format!("{} is not a patch", output.display()))?;
+    let base_bytes = std::fs::read(&base_path).map_err(|e| {
+        format!(
+            "cannot read the running page's module {}: {e}",
+            base_path.display()
+        )
+    })?;
+    let inputs = read_inputs(args, None)?;
+    let mut defined = HashSet::new();
+    for (name, bytes) in inputs.iter().flat_map(|input| &input.objects) {
+        defined.extend(wasm::defined_data(bytes).map_err(|e| format!("cannot read {name}: {e}"))?);
+    }
+    let base = wasm::BaseSymbols::read(&base_bytes, Some(&defined))
+        .map_err(|e| format!("cannot read the symbols of {}: {e}", base_path.display()))?;
+    if base.0.is_empty() {
+        return Err(format!(
+            "{} has no symbol table (dx links it with --emit-relocs): cannot tell its statics",
+            base_path.display()
+        ));
+    }
+
+    let scratch = scratch_dir(output);
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    let objects = inputs
+        .iter()
+        .flat_map(|input| input.objects.iter().map(|(_, bytes)| bytes.as_slice()));
+    let plan = wasm::plan(objects, &base).map_err(|e| e.to_string())?;
+    let mut replaced = rewrite_inputs(&inputs, &scratch, |bytes| {
+        let rewritten = wasm::rewrite(bytes, &base, &plan).map_err(|e| e.to_string())?;
+        Ok(rewritten.bytes)
+    })?;
+    let mut new_args = Vec::with_capacity(args.len());
+    for (index, arg) in args.iter().enumerate() {
+        match replaced.remove(&index) {
+            Some(paths) => new_args.extend(paths),
+            None => new_args.push(arg.clone()),
+        }
+    }
+    let report = Report {
+        bound: plan.bind.into_iter().collect(),
+        fresh: plan.fresh.into_iter().collect(),
+        initialiser_changed: plan.initialiser_changed.into_iter().collect(),
+        micros: started.elapsed().as_micros() as u64,
+        ..Report::default()
+    };
+    Ok(Bound {
+        args: new_args,
+        report,
+        scratch,
+    })
 }
 
 /// An object defining each `(name, value, size)` as an absolute symbol:
@@ -287,14 +339,46 @@ pub fn statics_object(symbols: &[(String, u64, u64)]) -> Result<Vec<u8>, String>
         .map_err(|e| format!("cannot write the statics object: {e}"))
 }
 
+/// Runs `rewrite` on every object of `inputs`, writing what it changed into
+/// `scratch`: the argument index of each input to replace, with the objects to
+/// link in its place (an archive's members go in as objects: dx links the
+/// rebuilt workspace crates whole, as the base has them).
+fn rewrite_inputs(
+    inputs: &[Input],
+    scratch: &Path,
+    mut rewrite: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, String>,
+) -> Result<HashMap<usize, Vec<OsString>>, String> {
+    let mut replaced = HashMap::new();
+    for input in inputs {
+        let mut paths = Vec::new();
+        let mut changed = false;
+        for (index, (name, bytes)) in input.objects.iter().enumerate() {
+            let path = scratch.join(format!("{}-{index}-{}", input.arg, file_name(name)));
+            match rewrite(bytes)? {
+                Some(new) => {
+                    changed = true;
+                    write(&path, &new)?;
+                }
+                None if input.is_archive => write(&path, bytes)?,
+                None => {}
+            }
+            paths.push(path.into_os_string());
+        }
+        if changed {
+            replaced.insert(input.arg, paths);
+        }
+    }
+    Ok(replaced)
+}
+
 /// The patch link's objects and archives (dx's stub aside), read into memory.
-fn read_inputs(args: &[OsString], stub: &Path) -> Result<Vec<Input>, String> {
+fn read_inputs(args: &[OsString], stub: Option<&Path>) -> Result<Vec<Input>, String> {
     let mut inputs = Vec::new();
     for (arg, value) in args.iter().enumerate() {
         let path = Path::new(value);
         let is_object = path.extension().is_some_and(|e| e == "o");
         let is_archive = path.extension().is_some_and(|e| e == "rlib" || e == "a");
-        if (!is_object && !is_archive) || path == stub {
+        if (!is_object && !is_archive) || Some(path) == stub {
             continue;
         }
         let bytes =

@@ -3,12 +3,13 @@
 //! `tools/hotswap_link/linker` script; `hotswap-link --version` prints its version.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use hotswap_link::{bind_patch, classify, Link, Report};
+use hotswap_link::{bind_patch, bind_wasm_patch, classify, is_wasm, Bound, Link, Report};
 
-/// The linker rustc would have run: the C compiler driver.
-const REAL_LINKER: &str = "cc";
+/// The linker rustc would have run natively: the C compiler driver.
+const NATIVE_LINKER: &str = "cc";
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -24,51 +25,113 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("cannot write {}: {e}", output.display())),
         },
-        Link::Patch(patch) => {
-            // A bug here must not leave dx with no patch and no rebuild: a
-            // panic is refused like any patch that cannot be bound.
-            let bound =
-                std::panic::catch_unwind(|| bind_patch(&args, &patch)).unwrap_or_else(|panic| {
-                    let what = panic
-                        .downcast_ref::<String>()
-                        .map(String::as_str)
-                        .or_else(|| panic.downcast_ref::<&str>().copied())
-                        .unwrap_or("a panic");
-                    Err(format!("hotswap-link failed ({what}); please report it"))
-                });
-            match bound {
-                Ok(bound) => {
-                    let status = real_link(&bound.args);
-                    let _ = std::fs::remove_dir_all(&bound.scratch);
-                    if status == ExitCode::SUCCESS {
-                        let path = Report::path_for(&patch.output);
-                        if let Err(e) = std::fs::write(&path, bound.report.render()) {
-                            eprintln!("hotswap-link: cannot write {}: {e}", path.display());
-                        }
-                    }
-                    status
-                }
-                // dx logs a failed link's output ("Failed to generate patch: …")
-                // and carries on with the file: one without `main` makes it give
-                // up on the patch and rebuild the app, which this save needs.
-                Err(why) => {
-                    let _ = std::fs::remove_dir_all(hotswap_link::scratch_dir(&patch));
-                    if let Err(e) = std::fs::write(&patch.output, empty_object()) {
-                        eprintln!("hotswap-link: cannot write {}: {e}", patch.output.display());
-                    }
-                    fail(&format!("{why}. Not patching: dx rebuilds the app instead"))
+        Link::Patch(patch) => link_bound(
+            guarded(|| bind_patch(&args, &patch)),
+            &patch.output,
+            empty_object,
+        ),
+        Link::WasmPatch { output } => link_bound(
+            guarded(|| bind_wasm_patch(&args, &output)),
+            &output,
+            empty_wasm,
+        ),
+    }
+}
+
+/// A bug in the binding must not leave dx with no patch and no rebuild: a
+/// panic is refused like any patch that cannot be bound.
+fn guarded(
+    bind: impl FnOnce() -> Result<Bound, String> + std::panic::UnwindSafe,
+) -> Result<Bound, String> {
+    std::panic::catch_unwind(bind).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        Err(format!("hotswap-link failed ({what}); please report it"))
+    })
+}
+
+/// Links a bound patch and writes its report beside it; or refuses it: dx
+/// reads the output anyway, and `refused` makes it one dx cannot patch with
+/// (so it rebuilds the app) instead of one it stops at ("Build failed").
+fn link_bound(bound: Result<Bound, String>, output: &Path, refused: fn() -> Vec<u8>) -> ExitCode {
+    match bound {
+        Ok(bound) => {
+            let status = real_link(&bound.args);
+            let _ = std::fs::remove_dir_all(&bound.scratch);
+            if status == ExitCode::SUCCESS {
+                let path = Report::path_for(output);
+                if let Err(e) = std::fs::write(&path, bound.report.render()) {
+                    eprintln!("hotswap-link: cannot write {}: {e}", path.display());
                 }
             }
+            status
+        }
+        Err(why) => {
+            let _ = std::fs::remove_dir_all(hotswap_link::scratch_dir(output));
+            let _ = std::fs::write(output, refused());
+            fail(&format!("{why}. Not patching: dx rebuilds the app instead"))
         }
     }
 }
 
 fn real_link(args: &[OsString]) -> ExitCode {
-    match Command::new(REAL_LINKER).args(args).status() {
+    let (linker, args) = if is_wasm(args) {
+        match rust_lld() {
+            Ok(lld) => (lld, wasm_ld_args(args)),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        (PathBuf::from(NATIVE_LINKER), args.to_vec())
+    };
+    match Command::new(&linker).args(&args).status() {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(status) => ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8),
-        Err(e) => fail(&format!("cannot run the linker `{REAL_LINKER}`: {e}")),
+        Err(e) => fail(&format!(
+            "cannot run the linker `{}`: {e}",
+            linker.display()
+        )),
     }
+}
+
+/// rustc's wasm-ld is `rust-lld -flavor wasm`, which rustc asks for itself;
+/// dx's own links drop the flag.
+fn wasm_ld_args(args: &[OsString]) -> Vec<OsString> {
+    if args.first().is_some_and(|a| a == "-flavor") {
+        return args.to_vec();
+    }
+    let mut out: Vec<OsString> = vec!["-flavor".into(), "wasm".into()];
+    out.extend(args.iter().cloned());
+    out
+}
+
+/// The toolchain's `rust-lld`: on PATH when rustc runs the linker (it puts its
+/// own tools first), else in the sysroot of the `rustc` this environment
+/// selects (dx runs its links with a PATH without it).
+fn rust_lld() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(found) = std::env::split_paths(&path)
+            .map(|dir| dir.join("rust-lld"))
+            .find(|p| p.is_file())
+        {
+            return Ok(found);
+        }
+    }
+    let output = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("cannot run rustc to find rust-lld: {e}"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let rustlib = sysroot.join("lib/rustlib");
+    std::fs::read_dir(&rustlib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin/rust-lld"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("no rust-lld under {}", rustlib.display()))
 }
 
 /// What dx itself writes in place of a link whose output it discards.
@@ -80,6 +143,18 @@ fn empty_object() -> Vec<u8> {
     )
     .write()
     .expect("an empty object always writes")
+}
+
+/// A wasm module with nothing but a note in it: dx reads its assets (the
+/// `object` crate wants 16 bytes at least to tell a file's kind), then finds
+/// no function table to make a jump table of, the error that makes it rebuild.
+fn empty_wasm() -> Vec<u8> {
+    let mut module = wasm_encoder::Module::new();
+    module.section(&wasm_encoder::CustomSection {
+        name: "hotswap-link".into(),
+        data: b"refused: see dx's log".as_slice().into(),
+    });
+    module.finish()
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -1,290 +1,44 @@
-//! Rewriting the patch's object files so that it shares the base's statics and
-//! thread-locals, and the stub object that defines the base's thread-locals.
+//! The stub object that defines the base's thread-locals for a patch, and
+//! what the shared object rewrite (`hotswap_link::wasm`) needs to know of the
+//! base.
 //!
 //! Why (DESIGN.md 2.3): a recompiled crate defines its statics and
-//! thread-locals again. A data symbol the base also has (same mangled name, same
-//! size) is turned into an *undefined* symbol here, so the linker binds the
-//! patch to the base's copy:
+//! thread-locals again. `hotswap_link::wasm::rewrite` turns each data symbol
+//! the base also has (same mangled name, same size) into an *undefined*
+//! symbol, so the linker binds the patch to the base's copy:
 //!
 //! * a thread-local, through [`tls_stub`], which defines every base
 //!   thread-local the patch refers to at its base offset, in a TLS segment laid
 //!   out exactly like the base's; with the patch's `__tls_base` equal to the
 //!   thread's, the patch reads and writes the thread's own values;
-//! * a plain static, through a `GOT.mem` import that [`crate::patch`] resolves to
-//!   the base's address; only when every reference to it already goes through
-//!   the GOT (position-independent code reaches a symbol it treats as local with
-//!   `__memory_base`-relative offsets, which cannot point into the base).
+//! * a writable static, through a `GOT.mem` import that [`crate::patch`]
+//!   resolves to the base's address. Code that reaches such a static without
+//!   the GOT (`__memory_base + X`, how position-independent code reaches a
+//!   static it treats as local) is rewritten to go through it; a reference
+//!   that cannot be rewritten refuses the patch (a rebuild), naming the static.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use wasmparser::{
-    BinaryReader, KnownCustom, Linking, Parser, Payload, RelocationType, SymbolFlags, SymbolInfo,
-};
+use wasmparser::SymbolFlags;
 
 use crate::layout::BaseLayout;
-use crate::wasm::{assemble, custom_payload, leb_u32, raw_sections};
+use crate::wasm::{assemble, custom_payload, leb_u32};
 use crate::Error;
 
-/// A save whose objects cannot be patched onto the base: needs a rebuild.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unpatchable {
-    NewThreadLocal(String),
-    SizeChanged { name: String, base: u32, now: u32 },
-}
-
-impl std::fmt::Display for Unpatchable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unpatchable::NewThreadLocal(name) => write!(
-                f,
-                "a new thread-local ({}) needs a TLS slot the running threads do not have",
-                crate::patch::readable(name)
-            ),
-            Unpatchable::SizeChanged { name, base, now } => write!(
-                f,
-                "{} changed size ({base} -> {now} bytes): its layout changed",
-                crate::patch::readable(name)
-            ),
-        }
+impl hotswap_link::wasm::Base for BaseLayout {
+    fn static_size(&self, name: &str) -> Option<u32> {
+        self.data.get(name).map(|sym| sym.size)
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ObjectError {
-    Unpatchable(Unpatchable),
-    Tool(Error),
-}
-
-impl From<Error> for ObjectError {
-    fn from(e: Error) -> ObjectError {
-        ObjectError::Tool(e)
+    fn thread_local_size(&self, name: &str) -> Option<u32> {
+        self.tls.get(name).map(|sym| sym.size)
     }
-}
-
-impl From<wasmparser::BinaryReaderError> for ObjectError {
-    fn from(e: wasmparser::BinaryReaderError) -> ObjectError {
-        ObjectError::Tool(e.into())
+    fn static_names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.data.keys().map(String::as_str))
     }
-}
-
-/// One rewritten object.
-#[derive(Debug, Default)]
-pub struct Rewritten {
-    pub bytes: Vec<u8>,
-    /// Names of the data symbols now bound to the base.
-    pub rebound: Vec<String>,
-    /// Thread-locals this object refers to without defining them (now).
-    pub tls_refs: BTreeSet<String>,
-    /// The object's `target_features` section, for the stub.
-    pub target_features: Option<Vec<u8>>,
-}
-
-const UNBIND: u32 = SymbolFlags::BINDING_LOCAL.bits()
-    | SymbolFlags::VISIBILITY_HIDDEN.bits()
-    | SymbolFlags::BINDING_WEAK.bits()
-    | SymbolFlags::EXPORTED.bits()
-    | SymbolFlags::NO_STRIP.bits();
-
-fn is_rust_path(name: &str) -> bool {
-    name.starts_with("_R") || name.starts_with("_ZN")
-}
-
-/// Rewrites one object (see the module comment).
-pub fn rewrite(bytes: &[u8], base: &BaseLayout) -> Result<Rewritten, ObjectError> {
-    let mut symbols: Vec<SymbolInfo<'_>> = Vec::new();
-    let mut relocs: Vec<(RelocationType, u32)> = Vec::new();
-    let mut target_features = None;
-    for payload in Parser::new(0).parse_all(bytes) {
-        let Payload::CustomSection(section) = payload? else {
-            continue;
-        };
-        if section.name() == "target_features" {
-            target_features = Some(section.data().to_vec());
-        }
-        match section.as_known() {
-            KnownCustom::Linking(linking) => {
-                for sub in linking.subsections() {
-                    if let Linking::SymbolTable(table) = sub? {
-                        for symbol in table {
-                            symbols.push(symbol?);
-                        }
-                    }
-                }
-            }
-            KnownCustom::Reloc(reloc) => {
-                for entry in reloc.entries() {
-                    let entry = entry?;
-                    relocs.push((entry.ty, entry.index));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    // Symbols some reference reaches without the GOT.
-    let direct: BTreeSet<u32> = relocs
-        .iter()
-        .filter(|(ty, _)| {
-            !matches!(
-                ty,
-                RelocationType::GlobalIndexLeb
-                    | RelocationType::GlobalIndexI32
-                    | RelocationType::MemoryAddrI32
-                    | RelocationType::MemoryAddrI64
-            )
-        })
-        .map(|(_, index)| *index)
-        .collect();
-
-    let mut out = Rewritten {
-        target_features,
-        ..Rewritten::default()
-    };
-    let mut new_flags: HashMap<usize, u32> = HashMap::new();
-    for (i, symbol) in symbols.iter().enumerate() {
-        let SymbolInfo::Data {
-            flags,
-            name,
-            symbol: def,
-        } = symbol
-        else {
-            continue;
-        };
-        let tls = flags.contains(SymbolFlags::TLS);
-        let Some(def) = def else {
-            if tls {
-                out.tls_refs.insert(name.to_string());
-            }
-            continue;
-        };
-        if tls {
-            let Some(known) = base.tls.get(*name) else {
-                return Err(ObjectError::Unpatchable(Unpatchable::NewThreadLocal(
-                    name.to_string(),
-                )));
-            };
-            if known.size != def.size {
-                return Err(size_changed(name, known.size, def.size));
-            }
-            out.tls_refs.insert(name.to_string());
-        } else {
-            if !is_rust_path(name) {
-                continue;
-            }
-            let Some(known) = base.data.get(*name) else {
-                continue;
-            };
-            if known.size != def.size {
-                return Err(size_changed(name, known.size, def.size));
-            }
-            if direct.contains(&(i as u32)) {
-                continue;
-            }
-        }
-        new_flags.insert(i, (flags.bits() & !UNBIND) | SymbolFlags::UNDEFINED.bits());
-        out.rebound.push(name.to_string());
-    }
-
-    out.bytes = if new_flags.is_empty() {
-        bytes.to_vec()
-    } else {
-        replace_linking(bytes, |table_bytes| {
-            encode_symbols(&symbols, &new_flags, table_bytes)
-        })?
-    };
-    Ok(out)
-}
-
-fn size_changed(name: &str, base: u32, now: u32) -> ObjectError {
-    ObjectError::Unpatchable(Unpatchable::SizeChanged {
-        name: name.to_string(),
-        base,
-        now,
-    })
 }
 
 const SYMBOL_TABLE: u8 = 8;
 const SEGMENT_INFO: u8 = 5;
-
-/// Copies the module, re-encoding the symbol table subsection of `linking` with
-/// `encode` and every other subsection byte for byte.
-fn replace_linking(bytes: &[u8], encode: impl Fn(&mut Vec<u8>)) -> Result<Vec<u8>, Error> {
-    let sections = raw_sections(bytes)?;
-    let mut payloads: Vec<(u8, Vec<u8>)> = Vec::new();
-    for section in &sections {
-        if section.custom_name != Some("linking") {
-            payloads.push((section.id, section.payload.to_vec()));
-            continue;
-        }
-        let mut reader = BinaryReader::new(section.payload, 0);
-        reader.read_string()?;
-        let version = reader.read_var_u32()?;
-        let mut data = Vec::new();
-        leb_u32(&mut data, version);
-        while !reader.eof() {
-            let kind = reader.read_u8()?;
-            let len = reader.read_var_u32()? as usize;
-            let body = reader.read_bytes(len)?;
-            data.push(kind);
-            if kind == SYMBOL_TABLE {
-                let mut table = Vec::new();
-                encode(&mut table);
-                leb_u32(&mut data, table.len() as u32);
-                data.extend_from_slice(&table);
-            } else {
-                leb_u32(&mut data, body.len() as u32);
-                data.extend_from_slice(body);
-            }
-        }
-        payloads.push((0, custom_payload("linking", &data)));
-    }
-    Ok(assemble(payloads.iter().map(|(id, p)| (*id, p.as_slice()))))
-}
-
-/// The symbol table in the tool-conventions encoding, with `new_flags` applied
-/// (an undefined data symbol keeps only its name).
-fn encode_symbols(symbols: &[SymbolInfo<'_>], new_flags: &HashMap<usize, u32>, out: &mut Vec<u8>) {
-    leb_u32(out, symbols.len() as u32);
-    for (i, symbol) in symbols.iter().enumerate() {
-        let indexed =
-            |out: &mut Vec<u8>, kind: u8, flags: SymbolFlags, index: u32, name: Option<&str>| {
-                out.push(kind);
-                leb_u32(out, flags.bits());
-                leb_u32(out, index);
-                if let Some(name) = name {
-                    string(out, name);
-                }
-            };
-        match *symbol {
-            SymbolInfo::Func { flags, index, name } => indexed(out, 0, flags, index, name),
-            SymbolInfo::Global { flags, index, name } => indexed(out, 2, flags, index, name),
-            SymbolInfo::Event { flags, index, name } => indexed(out, 4, flags, index, name),
-            SymbolInfo::Table { flags, index, name } => indexed(out, 5, flags, index, name),
-            SymbolInfo::Section { flags, section } => {
-                out.push(3);
-                leb_u32(out, flags.bits());
-                leb_u32(out, section);
-            }
-            SymbolInfo::Data {
-                flags,
-                name,
-                symbol,
-            } => {
-                out.push(1);
-                let flags = new_flags.get(&i).copied().unwrap_or(flags.bits());
-                leb_u32(out, flags);
-                string(out, name);
-                if flags & SymbolFlags::UNDEFINED.bits() == 0 {
-                    if let Some(def) = symbol {
-                        leb_u32(out, def.index);
-                        leb_u32(out, def.offset);
-                        leb_u32(out, def.size);
-                    }
-                }
-            }
-        }
-    }
-}
 
 fn string(out: &mut Vec<u8>, s: &str) {
     leb_u32(out, s.len() as u32);
@@ -367,6 +121,9 @@ impl SegmentFlags {
 mod tests {
     use super::*;
     use crate::layout::{DataSym, TlsSym};
+    use crate::wasm::raw_sections;
+    use hotswap_link::wasm::{plan, rewrite, RewriteError, Unbindable};
+    use wasmparser::{KnownCustom, Linking, Parser, Payload, RelocationType, SymbolInfo};
 
     /// A relocatable object as LLVM writes one: a TLS variable, a static reached
     /// through the GOT, a static reached directly, and an undefined TLS variable.
@@ -432,6 +189,21 @@ mod tests {
         linking.push(SYMBOL_TABLE);
         leb_u32(&mut linking, table.len() as u32);
         linking.extend_from_slice(&table);
+        // The segments' names: only writable statics (.data, .bss) are bound.
+        let mut info = Vec::new();
+        leb_u32(&mut info, 3);
+        for (name, flags) in [
+            (".tdata._RTLS_VAL", 2),
+            (".data._RSTATIC_GOT", 0),
+            (".bss._RSTATIC_LOCAL", 0),
+        ] {
+            string(&mut info, name);
+            leb_u32(&mut info, 2);
+            leb_u32(&mut info, flags);
+        }
+        linking.push(SEGMENT_INFO);
+        leb_u32(&mut linking, info.len() as u32);
+        linking.extend_from_slice(&info);
         // reloc.DATA-like section: one GOT reference to 2, one direct to 3.
         let mut reloc = Vec::new();
         leb_u32(&mut reloc, 3); // target section index (code); not checked here
@@ -512,15 +284,22 @@ mod tests {
     }
 
     #[test]
-    fn thread_locals_and_got_statics_bind_to_the_base_direct_statics_stay() {
-        let rewritten = rewrite(&object(), &base()).unwrap();
-        assert_eq!(rewritten.rebound, ["_RTLS_VAL", "_RSTATIC_GOT"]);
+    fn thread_locals_and_statics_of_the_base_bind_to_it() {
+        // _RSTATIC_LOCAL is new since the base was built: the patch's own.
+        let mut base = base();
+        base.data.remove("_RSTATIC_LOCAL");
+        let object = object();
+        let plan = plan([object.as_slice()], &base).unwrap();
+        let rewritten = rewrite(&object, &base, &plan).unwrap();
+        assert_eq!(rewritten.bound, ["_RTLS_VAL", "_RSTATIC_GOT"]);
+        assert_eq!(rewritten.fresh, ["_RSTATIC_LOCAL"]);
         assert_eq!(
             rewritten.tls_refs.iter().collect::<Vec<_>>(),
             ["_RTLS_STD", "_RTLS_VAL"]
         );
+        let bytes = rewritten.bytes.unwrap();
         assert_eq!(
-            data_symbols(&rewritten.bytes),
+            data_symbols(&bytes),
             [
                 ("_RTLS_VAL".to_string(), false),
                 ("_RSTATIC_GOT".to_string(), false),
@@ -529,18 +308,35 @@ mod tests {
             ]
         );
         // Still a module wasmparser reads end to end.
-        for payload in Parser::new(0).parse_all(&rewritten.bytes) {
+        for payload in Parser::new(0).parse_all(&bytes) {
             payload.unwrap();
         }
+    }
+
+    #[test]
+    fn a_static_of_the_base_reached_directly_refuses_the_patch() {
+        // Once a silent second copy (the static stayed the patch's own): its
+        // only reference is a __memory_base-relative offset that is not in a
+        // shape that can be pointed at the GOT.
+        let (object, base) = (object(), base());
+        let plan = plan([object.as_slice()], &base).unwrap();
+        let err = rewrite(&object, &base, &plan).unwrap_err();
+        let RewriteError::Unbindable(Unbindable::DirectAccess { name, .. }) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(name, "_RSTATIC_LOCAL");
+        assert!(err.to_string().contains("_RSTATIC_LOCAL"), "{err}");
     }
 
     #[test]
     fn a_new_thread_local_or_a_resized_static_is_unpatchable() {
         let mut base = base();
         base.tls.remove("_RTLS_VAL");
+        let object = object();
+        let statics = plan([object.as_slice()], &base).unwrap();
         assert_eq!(
-            rewrite(&object(), &base).unwrap_err(),
-            ObjectError::Unpatchable(Unpatchable::NewThreadLocal("_RTLS_VAL".into()))
+            rewrite(&object, &base, &statics).unwrap_err(),
+            RewriteError::Unbindable(Unbindable::NewThreadLocal("_RTLS_VAL".into()))
         );
         let mut base = self::base();
         base.data.insert(
@@ -550,10 +346,10 @@ mod tests {
                 size: 8,
             },
         );
-        let err = rewrite(&object(), &base).unwrap_err();
+        let err = plan([object.as_slice()], &base).unwrap_err();
         assert_eq!(
             err,
-            ObjectError::Unpatchable(Unpatchable::SizeChanged {
+            RewriteError::Unbindable(Unbindable::SizeChanged {
                 name: "_RSTATIC_GOT".into(),
                 base: 8,
                 now: 4

@@ -9,6 +9,7 @@ use dioxus_devtools_types::{DevserverMsg, HotReloadMsg};
 use crate::base::{self, Base, BuildError, Config};
 use crate::replay::{CrateKey, ReplayError};
 use crate::{guard, link, objects, patch, say, Error};
+use hotswap_link::wasm::RewriteError;
 
 /// What a save became.
 #[derive(Debug)]
@@ -155,22 +156,35 @@ impl Session {
         let mut tls_refs = BTreeSet::new();
         let mut features = None;
         let mut rebound = 0;
-        for (i, object) in objects.iter().enumerate() {
-            let bytes = std::fs::read(object)?;
-            let rewritten = match objects::rewrite(&bytes, &self.base.layout) {
-                Ok(r) => r,
-                Err(objects::ObjectError::Unpatchable(why)) => {
+        let contents = objects
+            .iter()
+            .map(std::fs::read)
+            .collect::<Result<Vec<_>, _>>()?;
+        let statics =
+            match hotswap_link::wasm::plan(contents.iter().map(Vec::as_slice), &self.base.layout) {
+                Ok(statics) => statics,
+                Err(RewriteError::Unbindable(why)) => {
                     return Ok(Outcome::NeedsRebuild(why.to_string()))
                 }
-                Err(objects::ObjectError::Tool(e)) => {
-                    return Err(e.context(format!("reading {}", object.display())))
+                Err(e @ RewriteError::Read(_)) => return Err(Error::msg(e.to_string())),
+            };
+        for (i, (object, bytes)) in objects.iter().zip(&contents).enumerate() {
+            let rewritten = match hotswap_link::wasm::rewrite(bytes, &self.base.layout, &statics) {
+                Ok(r) => r,
+                Err(RewriteError::Unbindable(why)) => {
+                    return Ok(Outcome::NeedsRebuild(why.to_string()))
+                }
+                Err(e @ RewriteError::Read(_)) => {
+                    return Err(
+                        Error::msg(e.to_string()).context(format!("reading {}", object.display()))
+                    )
                 }
             };
-            rebound += rewritten.rebound.len();
+            rebound += rewritten.bound.len();
             tls_refs.extend(rewritten.tls_refs);
             features = features.or(rewritten.target_features);
             let path = link_dir.join(format!("{i:03}.o"));
-            std::fs::write(&path, &rewritten.bytes)?;
+            std::fs::write(&path, rewritten.bytes.as_deref().unwrap_or(bytes))?;
             inputs.push(path);
         }
         let stub = objects::tls_stub(&tls_refs, &self.base.layout, features.as_deref())?;

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use wasmparser::{
-    BinaryReader, ConstExpr, DataKind, ElementItems, ElementKind, ExternalKind, FunctionBody,
-    KnownCustom, Name, Operator, Parser, Payload, TypeRef,
+    ConstExpr, DataKind, ElementItems, ElementKind, ExternalKind, FunctionBody, KnownCustom, Name,
+    Operator, Parser, Payload, TypeRef,
 };
 
 use crate::Error;
@@ -285,39 +285,9 @@ pub fn dylink_mem_info(bytes: &[u8]) -> Result<Option<MemInfo>, Error> {
     Ok(None)
 }
 
-/// One section of a module as raw bytes, for splicing without re-encoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawSection<'a> {
-    pub id: u8,
-    /// The name, for custom sections (id 0).
-    pub custom_name: Option<&'a str>,
-    /// The whole payload (for a custom section, including its name).
-    pub payload: &'a [u8],
-}
-
-pub fn raw_sections(bytes: &[u8]) -> Result<Vec<RawSection<'_>>, Error> {
-    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(Error::msg("not a wasm module"));
-    }
-    let mut reader = BinaryReader::new(&bytes[8..], 8);
-    let mut sections = Vec::new();
-    while !reader.eof() {
-        let id = reader.read_u8()?;
-        let len = reader.read_var_u32()? as usize;
-        let payload = reader.read_bytes(len)?;
-        let custom_name = if id == 0 {
-            Some(BinaryReader::new(payload, 0).read_string()?)
-        } else {
-            None
-        };
-        sections.push(RawSection {
-            id,
-            custom_name,
-            payload,
-        });
-    }
-    Ok(sections)
-}
+/// One section of a module as raw bytes, for splicing without re-encoding
+/// (shared with hotswap_link's object rewriter).
+pub use hotswap_link::wasm::{raw_sections, RawSection};
 
 /// The module header followed by `sections`.
 pub fn assemble<'a>(sections: impl IntoIterator<Item = (u8, &'a [u8])>) -> Vec<u8> {

@@ -371,6 +371,9 @@ impl App {
             let app = app.clone();
             async move { app.thread_hashes().await.map(Into::into) }
         });
+        // Read by code that is never patched: the page's own copy of the static.
+        let rows = Closure::<dyn Fn() -> f64>::new(|| render::rows_rendered() as f64);
+        set(&self.window, "mtRowsRendered", rows.into_js_value());
         let app = self.clone();
         let canvas_hash =
             Closure::<dyn Fn() -> Result<String, JsValue>>::new(move || app.canvas_hash());
