@@ -126,17 +126,87 @@ impl fmt::Display for Status {
 mod tests {
     use super::*;
 
+    /// Every status, with the payload it must show.
+    fn every_status() -> Vec<(Status, &'static str)> {
+        vec![
+            (
+                Status::Connected {
+                    endpoint: "ws://127.0.0.1:1/_dioxus".into(),
+                },
+                "ws://127.0.0.1:1/_dioxus",
+            ),
+            (
+                Status::Disconnected {
+                    reason: "socket closed".into(),
+                },
+                "socket closed",
+            ),
+            (Status::PatchStarted, ""),
+            (Status::Patched { ms: 640 }, "640"),
+            (
+                Status::PatchFailed {
+                    reason: "dlopen: no such file".into(),
+                },
+                "dlopen: no such file",
+            ),
+            (Status::BuildFailed { details: None }, ""),
+            (Status::FullRebuild, ""),
+            (Status::Reloading, ""),
+            (
+                Status::Ignored {
+                    reason: "a message I cannot read".into(),
+                },
+                "a message I cannot read",
+            ),
+            (
+                Status::CallbackPanicked {
+                    message: "index out of bounds".into(),
+                },
+                "index out of bounds",
+            ),
+            (Status::OtherBuild, ""),
+        ]
+    }
+
+    /// One line a person reads: no debug formatting, the payload as it came,
+    /// and for bad news, that the previous code still runs or what to do.
     #[test]
-    fn lines_read_well() {
-        assert_eq!(Status::Patched { ms: 640 }.to_string(), "patched in 640 ms");
-        let failed = Status::PatchFailed {
-            reason: "dlopen: no such file".into(),
-        };
-        assert_eq!(
-            failed.to_string(),
-            "patch failed, still running the previous code: dlopen: no such file"
-        );
-        assert!(failed.is_error());
-        assert!(!Status::PatchStarted.is_error());
+    fn each_status_is_one_readable_line_with_its_payload() {
+        for (status, payload) in every_status() {
+            let line = status.to_string();
+            assert!(
+                !line.is_empty() && !line.contains('\n'),
+                "{status:?}: {line:?}"
+            );
+            assert!(
+                line.contains(payload),
+                "{status:?} hides {payload:?}: {line:?}"
+            );
+            assert!(
+                !line.contains("Some(") && !line.contains("{ ") && !line.contains('"'),
+                "{status:?} leaks debug formatting: {line:?}"
+            );
+            if status.is_error() && !matches!(status, Status::Ignored { .. }) {
+                let says_what_next = ["still", "reload", "later patches"]
+                    .iter()
+                    .any(|hint| line.contains(hint));
+                assert!(
+                    says_what_next,
+                    "{status:?} does not say what happens next: {line:?}"
+                );
+            }
+        }
+    }
+
+    /// Compiler output keeps its own lines, after the one-line summary.
+    #[test]
+    fn build_errors_keep_the_compiler_lines() {
+        let details = "error[E0308]: mismatched types\n --> src/app.rs:3:5";
+        let line = Status::BuildFailed {
+            details: Some(details.into()),
+        }
+        .to_string();
+        assert_eq!(line.lines().count(), 3, "{line:?}");
+        assert!(line.ends_with(details), "{line:?}");
     }
 }
