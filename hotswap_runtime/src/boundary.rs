@@ -95,6 +95,9 @@ mod tests {
 
     #[test]
     fn rebuilds_after_each_patch_and_keeps_the_old_value_when_the_rebuild_panics() {
+        let _turn = after_patch::tests::PROCESS_HOOKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let rebuilt = Rebuilt::new(versioned, 100);
         assert_eq!(*rebuilt.current(), 101);
 

@@ -110,6 +110,9 @@ impl Platform for Native {
         let err = match caught.and(applied) {
             Ok(()) => {
                 tracing::debug!(lib, took = ?started.elapsed(), "patch library loaded");
+                // subsecond's handler only noted the landing: the rebuilds and
+                // `on_patch` run here, once subsecond has let go of its lock.
+                crate::after_patch::run_pending();
                 return Ok(());
             }
             Err(err) => format!("{err} ({lib})"),

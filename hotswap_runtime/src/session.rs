@@ -87,17 +87,18 @@ impl<P: Platform> Session<P> {
         after_patch::hooks().set_landed(move || session.landed(&on_patch));
     }
 
-    /// A patch has landed: run the app's callback, then report how long it took.
+    /// A patch has landed: report how long it took, then run the app's
+    /// callback (reported first: in the browser a panic in the callback
+    /// aborts, and the patch did land).
     fn landed(&self, on_patch: &dyn Fn()) {
         let in_flight = self.state().in_flight.take();
-        let callback = after_patch::catch(on_patch);
         if let Some(patch) = in_flight {
             let ms = (self.platform.now_ms() - patch.started_ms).max(0.0);
             self.report(Status::Patched {
                 ms: ms.round() as u64,
             });
         }
-        if let Err(message) = callback {
+        if let Err(message) = after_patch::catch(on_patch) {
             self.report(Status::CallbackPanicked { message });
         }
     }
@@ -175,6 +176,12 @@ impl<P: Platform> Session<P> {
             }
             Some(_) => {}
         }
+    }
+
+    /// Whether a patch was applied and has not landed yet.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn patch_in_flight(&self) -> bool {
+        self.state().in_flight.is_some()
     }
 
     /// Report a patch that was applied but has not landed within `timeout_ms`.

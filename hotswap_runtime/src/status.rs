@@ -41,6 +41,19 @@ pub enum Status {
     /// dx now serves another build of this app than the one running here (it
     /// restarted and built anew): its patches would not fit, so none is applied.
     OtherBuild,
+    /// The page's code panicked (on wasm32 a panic aborts what was running and
+    /// can leave the app's state borrowed). `at` is the source location, `kept`
+    /// what the app keeps across the reload that runs the fix (`crate::keep`).
+    Panicked {
+        message: String,
+        at: Option<String>,
+        kept: Vec<String>,
+    },
+    /// A patch landed after a panic: the page reloads to run it in a fresh
+    /// state, keeping `kept`.
+    ReloadingAfterPanic {
+        kept: Vec<String>,
+    },
 }
 
 impl Status {
@@ -53,6 +66,7 @@ impl Status {
                 | Status::Ignored { .. }
                 | Status::CallbackPanicked { .. }
                 | Status::OtherBuild
+                | Status::Panicked { .. }
         )
     }
 
@@ -62,15 +76,17 @@ impl Status {
         match self {
             Status::Patched { .. } => tracing::info!("{self}"),
             Status::PatchStarted => tracing::debug!("{self}"),
-            Status::PatchFailed { .. } | Status::CallbackPanicked { .. } | Status::OtherBuild => {
-                tracing::error!("{self}")
-            }
+            Status::PatchFailed { .. }
+            | Status::CallbackPanicked { .. }
+            | Status::OtherBuild
+            | Status::Panicked { .. } => tracing::error!("{self}"),
             Status::BuildFailed { .. } | Status::Disconnected { .. } | Status::Ignored { .. } => {
                 tracing::warn!("{self}")
             }
-            Status::Connected { .. } | Status::FullRebuild | Status::Reloading => {
-                tracing::info!("{self}")
-            }
+            Status::Connected { .. }
+            | Status::FullRebuild
+            | Status::Reloading
+            | Status::ReloadingAfterPanic { .. } => tracing::info!("{self}"),
         }
     }
 }
@@ -118,7 +134,34 @@ impl fmt::Display for Status {
                 "dx restarted and serves a new build of this app: reload the page to run it \
                  (patches built for the new build are not applied to this one)"
             ),
+            Status::Panicked { message, at, kept } => {
+                write!(f, "the page panicked")?;
+                if let Some(at) = at {
+                    write!(f, " at {at}")?;
+                }
+                // A panic message may span lines; the overlay shows one.
+                let message = message.lines().collect::<Vec<_>>().join(" ");
+                write!(
+                    f,
+                    ": {message} — it stopped there; save a fix and the page reloads to run it, {}",
+                    describe_kept(kept)
+                )
+            }
+            Status::ReloadingAfterPanic { kept } => write!(
+                f,
+                "the fix landed: reloading the page to run it, {}",
+                describe_kept(kept)
+            ),
         }
+    }
+}
+
+/// What survives the reload, for a user who did not write the app's `keep` calls.
+fn describe_kept(kept: &[String]) -> String {
+    if kept.is_empty() {
+        "losing its state (keep some with hotswap_runtime::keep)".to_string()
+    } else {
+        format!("keeping {}", kept.join(", "))
     }
 }
 
@@ -165,6 +208,28 @@ mod tests {
                 "index out of bounds",
             ),
             (Status::OtherBuild, ""),
+            (
+                Status::Panicked {
+                    message: "attempt to divide by zero".into(),
+                    at: Some("src/view.rs:20:9".into()),
+                    kept: vec!["counter".into()],
+                },
+                "src/view.rs:20:9: attempt to divide by zero",
+            ),
+            (
+                Status::Panicked {
+                    message: "first line\nsecond line".into(),
+                    at: None,
+                    kept: vec![],
+                },
+                "first line second line",
+            ),
+            (
+                Status::ReloadingAfterPanic {
+                    kept: vec!["counter".into(), "todos".into()],
+                },
+                "counter, todos",
+            ),
         ]
     }
 

@@ -2,11 +2,12 @@
 //! status drawn in a small overlay and logged through `tracing`.
 
 mod build;
+pub(crate) mod keep;
 mod overlay;
 mod socket;
 pub mod threaded;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::Promise;
@@ -14,6 +15,7 @@ use subsecond::JumpTable;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::after_patch;
 use crate::message;
 use crate::session::{Platform, Session};
 use crate::status::Status;
@@ -35,6 +37,13 @@ thread_local! {
     // Set by `connect_threaded`: the app's threads share one memory, and
     // patches go to every one of them (`threaded`) instead of to subsecond.
     static THREADED: RefCell<Option<Threaded>> = const { RefCell::new(None) };
+    // The page's code panicked. On wasm32 that aborts whatever ran, so the
+    // app's state may be half-updated or borrowed for ever: the next patch
+    // (the fix) runs in a reloaded page instead of this one.
+    static PANICKED: Cell<bool> = const { Cell::new(false) };
+    // The session, for the panic hook: a panic while a patch is on its way in
+    // is that patch failing to load, not the page's code.
+    static SESSION: RefCell<Option<Rc<Session<Web>>>> = const { RefCell::new(None) };
 }
 
 #[derive(Clone)]
@@ -93,6 +102,8 @@ fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
         }
     });
     session.on_landed(|| ON_PATCH.with(|callbacks| callbacks.borrow().iter().for_each(|f| f())));
+    SESSION.with(|slot| *slot.borrow_mut() = Some(session.clone()));
+    after_patch::schedule_with(schedule_after_landing);
     remember_panics();
     on_page_errors(session.clone());
 
@@ -134,11 +145,53 @@ fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
     every(2_000, move || session.fail_if_stuck(LANDING_TIMEOUT_MS));
 }
 
-/// Keep the message of the latest panic, then let the hook already in place print it.
+/// Called by subsecond's handler (through `after_patch::record_landing`):
+/// the rebuilds and `on_patch` run from a timer of their own, after subsecond
+/// has committed the patch and let go of its lock, so a panic in them cannot
+/// stop later patches.
+fn schedule_after_landing() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let run = Closure::once_into_js(after_landing);
+    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(run.unchecked_ref(), 0);
+}
+
+fn after_landing() {
+    if !PANICKED.get() {
+        return after_patch::run_pending();
+    }
+    if after_patch::take_pending() {
+        // The fix (or another attempt at it): run it in a fresh page.
+        Web.report(Status::ReloadingAfterPanic { kept: keep::keys() });
+        Web.reload();
+    }
+}
+
+/// Keep the message of the latest panic, show a panic of the page's code at
+/// once (where, what, and what happens next), then let the hook already in
+/// place print it.
 fn remember_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         LAST_PANIC.with(|last| *last.borrow_mut() = Some(info.to_string()));
+        let loading_a_patch = SESSION.with(|session| {
+            session
+                .borrow()
+                .as_ref()
+                .is_some_and(|session| session.patch_in_flight())
+        });
+        // A patch that fails to load is reported as such (`on_page_errors`).
+        if !loading_a_patch {
+            PANICKED.set(true);
+            Web.report(Status::Panicked {
+                message: info.payload_as_str().unwrap_or("(no message)").to_string(),
+                at: info
+                    .location()
+                    .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column())),
+                kept: keep::keys(),
+            });
+        }
         previous(info);
     }));
 }
@@ -268,9 +321,13 @@ impl Platform for Web {
         unsafe { subsecond::apply_patch(table) }.map_err(|err| err.to_string())
     }
 
+    /// Reload the page, keeping what the app asked to keep. The reload is
+    /// asked for first: it happens once this task ends, even if a snapshot of
+    /// a state a panic left borrowed aborts on the way.
     fn reload(&self) {
         if let Some(window) = web_sys::window() {
             let _ = window.location().reload();
         }
+        keep::save_all();
     }
 }
