@@ -36,6 +36,9 @@ struct InFlight {
     received_ms: f64,
     /// When dx announced it started patching: what "patched in N ms" counts from.
     started_ms: f64,
+    /// Already reported as failed. Kept all the same: if it lands after all,
+    /// that is reported too, and counted.
+    failed: bool,
 }
 
 #[derive(Default)]
@@ -48,6 +51,9 @@ struct State {
     first_build: Option<String>,
     /// dx serves another build than ours: patches are refused.
     other_build: bool,
+    /// The patch libraries applied so far: dx sends its latest one again to
+    /// every client that (re)connects.
+    applied: HashSet<std::path::PathBuf>,
 }
 
 /// One client's state: which patch is in flight, what was seen.
@@ -181,7 +187,10 @@ impl<P: Platform> Session<P> {
     /// Whether a patch was applied and has not landed yet.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn patch_in_flight(&self) -> bool {
-        self.state().in_flight.is_some()
+        self.state()
+            .in_flight
+            .as_ref()
+            .is_some_and(|patch| !patch.failed)
     }
 
     /// Report a patch that was applied but has not landed within `timeout_ms`.
@@ -193,7 +202,7 @@ impl<P: Platform> Session<P> {
             .state()
             .in_flight
             .as_ref()
-            .is_some_and(|patch| now - patch.received_ms > timeout_ms);
+            .is_some_and(|patch| !patch.failed && now - patch.received_ms > timeout_ms);
         if stuck {
             self.fail_in_flight(&format!(
                 "the patch did not land within {} s (see the errors above)",
@@ -205,7 +214,12 @@ impl<P: Platform> Session<P> {
     /// The patch in flight failed on its way in (the web sees the error on the page).
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn fail_in_flight(&self, reason: &str) {
-        if self.state().in_flight.take().is_some() {
+        let newly_failed = self
+            .state()
+            .in_flight
+            .as_mut()
+            .is_some_and(|patch| !std::mem::replace(&mut patch.failed, true));
+        if newly_failed {
             self.report(Status::PatchFailed {
                 reason: with_advice(reason),
             });
@@ -216,6 +230,22 @@ impl<P: Platform> Session<P> {
         let (own_pid, own_build) = (self.platform.own_pid(), self.platform.own_build_id());
         if self.state().other_build {
             return self.report(Status::OtherBuild);
+        }
+        if self.state().applied.contains(&table.lib) {
+            return tracing::debug!(
+                "dx sent {} again, as it does when a client connects: already applied",
+                table.lib.display()
+            );
+        }
+        if for_pid.is_none() && own_pid.is_some() {
+            // dx re-sends its latest patch on a reconnection without a process
+            // id; one this process missed while away cannot be told apart
+            // from one built for another process.
+            return tracing::warn!(
+                "dx re-sent a patch this process has not applied ({}), naming no process: \
+                 not applying it; save again to patch this process",
+                table.lib.display()
+            );
         }
         if for_pid != own_pid || for_build.is_some_and(|build| build != own_build) {
             // dx sends every patch to every client; this one was built for another process.
@@ -235,7 +265,9 @@ impl<P: Platform> Session<P> {
         state.in_flight = Some(InFlight {
             received_ms,
             started_ms: started_ms.unwrap_or(received_ms - dx_ms as f64),
+            failed: false,
         });
+        state.applied.insert(table.lib.clone());
         drop(state);
         if let Err(reason) = self.platform.apply(table) {
             self.state().in_flight.take();
@@ -344,6 +376,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_patch_sent_again_on_reconnection_is_not_an_error() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(&patch_for(77, 0));
+        // dx's re-send: the same library, no process id.
+        let again = patch_for(77, 0).replace(r#""for_pid":77"#, r#""for_pid":null"#);
+        session.handle_text(&again);
+        session.handle_text(&again.replace("nonexistent.so", "missed.so"));
+        assert_eq!(fake.applied.load(Ordering::SeqCst), 1);
+        assert!(
+            fake.shown().iter().all(|status| !status.is_error()),
+            "{:?}",
+            fake.shown()
+        );
+    }
+
+    #[test]
     fn a_failed_patch_is_reported_with_its_reason() {
         let fake = Arc::new(Fake {
             fail_with: Some("cannot open library".into()),
@@ -357,7 +406,7 @@ pub(crate) mod tests {
                 reason: "cannot open library".into()
             })
         );
-        assert!(session.state().in_flight.is_none());
+        assert!(!session.patch_in_flight());
     }
 
     #[test]
@@ -392,6 +441,21 @@ pub(crate) mod tests {
             matches!(&shown[0], Status::PatchFailed { reason } if reason.contains("rust-toolchain.toml")),
             "{shown:?}"
         );
+    }
+
+    #[test]
+    fn a_patch_blamed_for_an_error_that_lands_after_all_is_reported_as_landed() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(&patch_for(77, 0));
+        session.fail_in_flight("an error elsewhere on the page");
+        assert!(!session.patch_in_flight());
+        session.fail_if_stuck(0.0);
+        session.landed(&|| {});
+        let shown = fake.shown();
+        assert!(matches!(&shown[0], Status::PatchFailed { .. }), "{shown:?}");
+        assert!(matches!(&shown[1], Status::Patched { .. }), "{shown:?}");
+        assert_eq!(shown.len(), 2, "reported failed once: {shown:?}");
     }
 
     #[test]
@@ -442,7 +506,7 @@ pub(crate) mod tests {
         session.handle_text(r#""HotPatchStart""#);
         session.handle_text(&patch_for(77, 0));
         session.landed(&|| panic!("on_patch failed"));
-        session.handle_text(&patch_for(77, 0));
+        session.handle_text(&patch_for(77, 0).replace("nonexistent.so", "next.so"));
         session.landed(&|| {});
         let shown = fake.shown();
         assert_eq!(

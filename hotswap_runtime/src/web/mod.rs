@@ -196,16 +196,22 @@ fn remember_panics() {
     }));
 }
 
-/// An error on the page while a patch is on its way in is why it failed: say
-/// so now rather than after the landing timeout.
+/// subsecond loads a patch in a task of its own and unwraps every error there:
+/// a panic while a patch is on its way in, and the error it raises on the
+/// page, say why that patch failed, now rather than after the landing
+/// timeout. Other errors on the page are not the patch's.
 fn on_page_errors(session: Rc<Session<Web>>) {
     let Some(window) = web_sys::window() else {
         return;
     };
     let failed = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-        let panic = LAST_PANIC.with(|last| last.borrow_mut().take());
-        let reason = panic.unwrap_or_else(|| describe_error_event(&event));
-        session.fail_in_flight(&reason);
+        match LAST_PANIC.with(|last| last.borrow_mut().take()) {
+            Some(panic) if session.patch_in_flight() => session.fail_in_flight(&panic),
+            _ => tracing::debug!(
+                "an error on the page, not the patch's: {}",
+                describe_error_event(&event)
+            ),
+        }
     });
     for kind in ["error", "unhandledrejection"] {
         let _ = window.add_event_listener_with_callback(kind, failed.as_ref().unchecked_ref());
