@@ -118,7 +118,9 @@ impl<P: Platform> Session<P> {
         serde_json::json!({ "Log": { "level": "info", "messages": [HELLO] } }).to_string()
     }
 
-    /// Act on one text frame from `/_dioxus`.
+    /// Act on one text frame from `/_dioxus` (the page hands every frame to
+    /// `handle_binary`: it may have held it as bytes first).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn handle_text(&self, text: &str) {
         self.handle(message::parse(text));
     }

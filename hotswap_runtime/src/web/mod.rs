@@ -108,17 +108,38 @@ fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
     on_page_errors(session.clone());
 
     let endpoint = base.clone();
-    let (opened, texts, bytes) = (session.clone(), session.clone(), session.clone());
+    // dx sends a (re)connecting page its latest patch at once. Frames wait
+    // here until the page knows which build dx serves (`build::check`), so
+    // that no patch is applied before that is decided.
+    let held: Rc<RefCell<Option<Vec<Vec<u8>>>>> = Rc::default();
+    let opened = (session.clone(), held.clone());
+    let received = (session.clone(), held);
+    let frame = move |data: &[u8]| {
+        let (session, held) = &received;
+        match held.borrow_mut().as_mut() {
+            Some(waiting) => waiting.push(data.to_vec()),
+            None => session.handle_binary(data),
+        }
+    };
+    let frame = Rc::new(frame);
+    let text_frame = frame.clone();
     Socket::keep_open(
         format!("{base}?build_id={}", Web.own_build_id()),
         Handlers {
             on_open: Box::new(move || {
+                let (session, held) = &opened;
+                *held.borrow_mut() = Some(Vec::new());
                 // Which build does dx serve now? After a dx restart it may be another one.
-                build::check(opened.clone());
-                Some(opened.connected(&endpoint))
+                let (checked, release) = (session.clone(), held.clone());
+                build::check(session.clone(), move || {
+                    for data in release.borrow_mut().take().into_iter().flatten() {
+                        checked.handle_binary(&data);
+                    }
+                });
+                Some(session.connected(&endpoint))
             }),
-            on_text: Box::new(move |text| texts.handle_text(text)),
-            on_binary: Box::new(move |data| bytes.handle_binary(data)),
+            on_text: Box::new(move |text| text_frame(text.as_bytes())),
+            on_binary: Box::new(move |data| frame(data)),
             on_lost: Box::new(|reason| Web.report(Status::Disconnected { reason })),
             only_if_there,
         },
