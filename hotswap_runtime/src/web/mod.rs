@@ -116,10 +116,11 @@ fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
     let received = (session.clone(), held);
     let frame = move |data: &[u8]| {
         let (session, held) = &received;
-        match held.borrow_mut().as_mut() {
-            Some(waiting) => waiting.push(data.to_vec()),
-            None => session.handle_binary(data),
+        if let Some(waiting) = held.borrow_mut().as_mut() {
+            return waiting.push(data.to_vec());
         }
+        // Not borrowed any more: a panic in a patch must not leave it so.
+        session.handle_binary(data);
     };
     let frame = Rc::new(frame);
     let text_frame = frame.clone();
@@ -132,7 +133,8 @@ fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
                 // Which build does dx serve now? After a dx restart it may be another one.
                 let (checked, release) = (session.clone(), held.clone());
                 build::check(session.clone(), move || {
-                    for data in release.borrow_mut().take().into_iter().flatten() {
+                    let waiting = release.borrow_mut().take();
+                    for data in waiting.into_iter().flatten() {
                         checked.handle_binary(&data);
                     }
                 });
