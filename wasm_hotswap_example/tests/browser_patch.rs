@@ -51,15 +51,9 @@ fn edits_patch_the_page_without_a_reload() {
         ],
     );
     wait_for_patches(&mut browser, &mut dx, 1);
-    assert!(
-        text(&mut browser, "#hotView").contains("Recent counts"),
-        "the patch re-rendered the hot view without a click"
-    );
-    assert_eq!(
-        click(&mut browser, 1),
-        "13",
-        "the new step, on top of the old count"
-    );
+    // The patch re-rendered the hot view without a click; then the new step,
+    // on top of the old count.
+    assert_patched_view_then_click(&mut browser, "13");
     assert_not_reloaded(&mut browser);
     browser.screenshot(&e2e_dir().join("wasm-after-patch.png"));
 
@@ -113,15 +107,8 @@ fn edits_patch_the_page_without_a_reload() {
     // dx hands the new page the latest patch (the fix) as soon as it connects.
     wait_for_patches(&mut browser, &mut dx, 1);
     assert_eq!(text(&mut browser, "#counter"), "123", "the count was kept");
-    assert!(
-        text(&mut browser, "#hotView").contains("Recent counts"),
-        "the reloaded page runs the patched view"
-    );
-    assert_eq!(
-        click(&mut browser, 1),
-        "223",
-        "clicks count again, with the patched step"
-    );
+    // The reloaded page runs the patched view, and clicks count again.
+    assert_patched_view_then_click(&mut browser, "223");
     browser.screenshot(&e2e_dir().join("wasm-after-panic-fix.png"));
 }
 
@@ -130,6 +117,16 @@ const STATUS: &str = "document.querySelector('#hotswap-status')";
 const PANIC_FREE: &str = "    let items: String = counter";
 const PANICKING: &str = "    if counter.count > 0 {\n        \
     panic!(\"the view cannot draw {} clicks\", counter.count);\n    }\n    let items: String = counter";
+
+/// The hot view shows the patched label, and one click gives `count`.
+fn assert_patched_view_then_click(browser: &mut Browser, count: &str) {
+    let view = text(browser, "#hotView");
+    assert!(
+        view.contains("Recent counts"),
+        "not the patched view: {view}"
+    );
+    assert_eq!(click(browser, 1), count, "one click with the patched step");
+}
 
 fn step(what: &str) {
     eprintln!("== {what}");
