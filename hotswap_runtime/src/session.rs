@@ -54,6 +54,9 @@ struct State {
     /// The patch libraries applied so far: dx sends its latest one again to
     /// every client that (re)connects.
     applied: HashSet<std::path::PathBuf>,
+    /// The latest patch applied: a page that reloads itself takes it along
+    /// (dx 0.7.10 does not send it to the new page).
+    last_applied: Option<JumpTable>,
 }
 
 /// One client's state: which patch is in flight, what was seen.
@@ -195,6 +198,28 @@ impl<P: Platform> Session<P> {
             .is_some_and(|patch| !patch.failed)
     }
 
+    /// The build this page loaded (the first answer of the build check) and
+    /// the latest patch applied to it: what a page that reloads itself hands
+    /// to the next one.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn build_and_patch(&self) -> Option<(String, JumpTable)> {
+        let state = self.state();
+        Some((state.first_build.clone()?, state.last_applied.clone()?))
+    }
+
+    /// Apply again, in a reloaded page, the patch the page before it had:
+    /// only if both loaded `build`.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn reapply(&self, build: &str, table: JumpTable) {
+        if self.state().first_build.as_deref() == Some(build) {
+            self.apply_now(table, 0);
+        } else {
+            tracing::info!(
+                "dx serves another build since the reload: not applying the patch from before it"
+            );
+        }
+    }
+
     /// Report a patch that was applied but has not landed within `timeout_ms`.
     /// Only the web needs it: natively a patch lands before `apply` returns.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -260,6 +285,11 @@ impl<P: Platform> Session<P> {
                 ),
             });
         }
+        self.apply_now(table, dx_ms);
+    }
+
+    /// Apply `table`, a patch for this build, and wait for it to land.
+    fn apply_now(&self, table: JumpTable, dx_ms: u64) {
         let received_ms = self.platform.now_ms();
         let mut state = self.state();
         // Without a start message (we connected mid-patch), dx's compile time is the best guess.
@@ -270,6 +300,7 @@ impl<P: Platform> Session<P> {
             failed: false,
         });
         state.applied.insert(table.lib.clone());
+        state.last_applied = Some(table.clone());
         drop(state);
         if let Err(reason) = self.platform.apply(table) {
             self.state().in_flight.take();
@@ -392,6 +423,32 @@ pub(crate) mod tests {
             "{:?}",
             fake.shown()
         );
+    }
+
+    #[test]
+    fn a_reloaded_page_applies_the_patch_of_the_page_before_only_on_the_same_build() {
+        let fake = Arc::new(Fake::default());
+        let before = session(&fake);
+        before.served_build("etag-1");
+        assert!(before.build_and_patch().is_none(), "no patch yet");
+        before.handle_text(&patch_for(77, 0));
+        let (build, table) = before.build_and_patch().unwrap();
+        assert_eq!(build, "etag-1");
+
+        let other = session(&fake);
+        other.served_build("etag-2");
+        other.reapply(&build, table.clone());
+        assert_eq!(
+            fake.applied.load(Ordering::SeqCst),
+            1,
+            "not on another build"
+        );
+
+        let same = session(&fake);
+        same.served_build("etag-1");
+        same.reapply(&build, table);
+        assert_eq!(fake.applied.load(Ordering::SeqCst), 2);
+        assert!(same.patch_in_flight());
     }
 
     #[test]

@@ -104,7 +104,7 @@ fn edits_patch_the_page_without_a_reload() {
         dx.count("Hot-patching:") > patches_before,
         "the fix was a hot patch"
     );
-    // dx hands the new page the latest patch (the fix) as soon as it connects.
+    // The page before handed the new one the latest patch (the fix).
     wait_for_patches(&mut browser, &mut dx, 1);
     assert_eq!(text(&mut browser, "#counter"), "123", "the count was kept");
     // The reloaded page runs the patched view, and clicks count again.

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use subsecond::JumpTable;
 use web_sys::Storage;
 
 type Snapshot = Box<dyn Fn() -> serde_json::Result<String>>;
@@ -12,6 +13,8 @@ thread_local! {
 }
 
 const PREFIX: &str = "hotswap_runtime.keep.";
+/// The library's own: the latest patch, for the page after a reload.
+const PATCH: &str = "hotswap_runtime.patch";
 
 pub(crate) fn register(key: &str, snapshot: impl Fn() -> serde_json::Result<String> + 'static) {
     SNAPSHOTS.with(|snapshots| {
@@ -61,4 +64,26 @@ pub(super) fn save_all() {
 
 fn storage() -> Option<Storage> {
     web_sys::window()?.session_storage().ok().flatten()
+}
+
+/// Hand the next page the latest patch and the build it is for.
+pub(super) fn save_patch(build: &str, table: &JumpTable) {
+    let saved = serde_json::to_string(&(build, table)).map_err(|err| err.to_string());
+    let stored = saved.and_then(|json| {
+        storage()
+            .ok_or_else(|| "no sessionStorage".to_string())?
+            .set_item(PATCH, &json)
+            .map_err(|err| format!("{err:?}"))
+    });
+    if let Err(err) = stored {
+        tracing::warn!("the reloaded page will run the code it loads, not the latest patch: {err}");
+    }
+}
+
+/// The patch the page before this one had, with its build, taken out of storage.
+pub(super) fn take_patch() -> Option<(String, JumpTable)> {
+    let storage = storage()?;
+    let json = storage.get_item(PATCH).ok().flatten()?;
+    let _ = storage.remove_item(PATCH);
+    serde_json::from_str(&json).ok()
 }

@@ -133,6 +133,11 @@ fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
                 // Which build does dx serve now? After a dx restart it may be another one.
                 let (checked, release) = (session.clone(), held.clone());
                 build::check(session.clone(), move || {
+                    // A page the library reloaded runs the patch the page
+                    // before it had: dx does not send it again.
+                    if let Some((build, table)) = keep::take_patch() {
+                        checked.reapply(&build, table);
+                    }
                     let waiting = release.borrow_mut().take();
                     for data in waiting.into_iter().flatten() {
                         checked.handle_binary(&data);
@@ -356,6 +361,10 @@ impl Platform for Web {
     fn reload(&self) {
         if let Some(window) = web_sys::window() {
             let _ = window.location().reload();
+        }
+        let patch = SESSION.with(|session| session.borrow().as_ref()?.build_and_patch());
+        if let Some((build, table)) = patch {
+            keep::save_patch(&build, &table);
         }
         keep::save_all();
     }
