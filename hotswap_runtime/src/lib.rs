@@ -17,6 +17,8 @@
 //! In a release build (`debug_assertions` off) [`connect`] does nothing and
 //! no dev-server code is linked in; hot boundaries become plain calls.
 
+// What follows a patch: nothing does in a release build.
+#[cfg(debug_assertions)]
 mod after_patch;
 pub mod boundary;
 #[cfg(any(test, all(debug_assertions, target_arch = "wasm32")))]
