@@ -108,3 +108,18 @@ check_symbol_mangling() {
   fi
   rm -rf "$probe"
 }
+
+# hotswap-link (hotswap's tools/hotswap_link, which its scripts/setup installs)
+# is the linker .cargo/config.toml names: it binds every patch to the running
+# program's statics. Without it, or with another version than the app's
+# hotswap_runtime, patched code would count in copies of its own. HOTSWAP_LINK
+# names another build of it (the linker script there prefers it).
+check_hotswap_link() {
+  local lock="${1:-Cargo.lock}" link="${HOTSWAP_LINK:-hotswap-link}" want have
+  have="$("$link" --version 2>/dev/null | awk '{print $2}' || true)"
+  [ -n "$have" ] ||
+    die "hotswap-link not found ($link): run hotswap's scripts/setup (or: cargo install --path <hotswap>/tools/hotswap_link --locked); without it every patch gets its own copy of each static"
+  want="$(awk '/^name = "hotswap_runtime"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$lock" 2>/dev/null || true)"
+  [ -z "$want" ] || [ "$have" = "$want" ] ||
+    die "hotswap-link is $have but hotswap_runtime is $want: run hotswap's scripts/setup to install the matching wrapper"
+}

@@ -108,6 +108,9 @@ impl Dx {
             // dx passes it to the app: enough static TLS for hundreds of
             // dlopen'ed patches (scripts/common.sh says why).
             .env("GLIBC_TUNABLES", STATIC_TLS_TUNABLE)
+            // The linker the copy's .cargo/config.toml names binds each
+            // patch to the running program's statics.
+            .env("HOTSWAP_LINK", crate::hotswap_link())
             // dx packs only the rlibs under the workspace folder into the web
             // build's fat archive, so the target dir must stay inside the copy.
             .env_remove("CARGO_TARGET_DIR")

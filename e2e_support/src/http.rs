@@ -5,11 +5,23 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// A status code and a body.
+/// A status code, the headers and a body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub status: u16,
+    /// Names in lower case, values trimmed, in the order received.
+    pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One keep-alive connection.
@@ -44,6 +56,7 @@ impl Connection {
             .ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
         let mut length = None;
         let mut chunked = false;
+        let mut headers = Vec::new();
         loop {
             let mut header = String::new();
             self.reader.read_line(&mut header)?;
@@ -52,11 +65,13 @@ impl Connection {
                 break;
             }
             let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            match name.to_ascii_lowercase().as_str() {
+            let name = name.to_ascii_lowercase();
+            match name.as_str() {
                 "content-length" => length = value.trim().parse().ok(),
                 "transfer-encoding" => chunked = value.contains("chunked"),
                 _ => {}
             }
+            headers.push((name, value.trim().to_string()));
         }
         let body = if chunked {
             self.read_chunked()?
@@ -67,6 +82,7 @@ impl Connection {
         };
         Ok(Response {
             status,
+            headers,
             body: String::from_utf8_lossy(&body).into_owned(),
         })
     }

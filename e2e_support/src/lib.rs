@@ -16,6 +16,7 @@ pub mod http;
 mod mt_dev;
 mod process;
 mod scratch;
+mod tools;
 mod wait;
 pub mod ws;
 
@@ -25,6 +26,7 @@ pub use mt_dev::MtDev;
 pub use save_temps_sweep;
 pub use scratch::{edit_file, Scratch};
 pub use serde_json;
+pub use tools::hotswap_link;
 pub use wait::{free_port, poll_every, wait_until};
 
 use std::path::PathBuf;

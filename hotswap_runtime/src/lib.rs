@@ -37,6 +37,8 @@ mod session;
 
 #[cfg(all(debug_assertions, not(target_arch = "wasm32")))]
 mod native;
+#[cfg(all(debug_assertions, not(target_arch = "wasm32")))]
+mod statics;
 #[cfg(all(debug_assertions, target_arch = "wasm32"))]
 mod web;
 

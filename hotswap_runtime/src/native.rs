@@ -97,6 +97,7 @@ impl Platform for Native {
     }
 
     fn apply(&self, table: JumpTable) -> Result<(), String> {
+        let lib_path = table.lib.clone();
         let lib = table.lib.display().to_string();
         let started = Instant::now();
         // subsecond unwraps a few lookups inside; a panic here must not take the
@@ -110,6 +111,7 @@ impl Platform for Native {
         let err = match caught.and(applied) {
             Ok(()) => {
                 tracing::debug!(lib, took = ?started.elapsed(), "patch library loaded");
+                crate::statics::log_patch(&lib_path);
                 // subsecond's handler only noted the landing: the rebuilds and
                 // `on_patch` run here, once subsecond has let go of its lock.
                 crate::after_patch::run_pending();

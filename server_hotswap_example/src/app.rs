@@ -6,7 +6,9 @@
 //! - an open WebSocket calls `ws_reply` through `HotFn` for every message, so
 //!   a connection opened before a patch answers its next message with the new code.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -17,16 +19,40 @@ use hotswap_runtime::subsecond::HotFn;
 
 use crate::state::{Snapshot, Stats};
 
+/// State in statics works like state you own: the workspace's linker wrapper
+/// (`tools/hotswap_link`) binds every patch to these very copies, so patched
+/// code keeps counting where the running server was.
+static GREETED: AtomicU64 = AtomicU64::new(0);
+
+/// Made once, the first time it is read; a patch never makes it again.
+static INSTANCE: LazyLock<String> = LazyLock::new(|| {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:08x}", nanos.subsec_nanos() ^ std::process::id())
+});
+
 pub fn build_router(stats: Arc<Stats>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/greeted", get(greeted_report))
         .route("/stats", get(stats_json))
         .route("/ws", get(ws_upgrade))
         .with_state(stats)
 }
 
 async fn index() -> String {
+    GREETED.fetch_add(1, Relaxed);
     greeting()
+}
+
+/// How often `/` answered, as counted in the statics.
+pub fn greeted() -> u64 {
+    GREETED.load(Relaxed)
+}
+
+async fn greeted_report() -> String {
+    format!("greeted {} times by instance {}", greeted(), *INSTANCE)
 }
 
 fn greeting() -> String {

@@ -8,11 +8,13 @@
 mod app;
 mod state;
 
+use std::convert::Infallible;
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::Request;
+use axum::http::HeaderValue;
 use hotswap_runtime::Rebuilt;
 use tower::ServiceExt;
 
@@ -46,7 +48,15 @@ async fn main() {
     let service = tower::service_fn(move |request: Request| {
         stats.count_request();
         let router = router.current();
-        async move { router.as_ref().clone().oneshot(request).await }
+        async move {
+            let mut response = router.as_ref().clone().oneshot(request).await?;
+            // This code is never patched, and reads the same static as the
+            // patched handlers: `x-greeted` and `/greeted` always agree.
+            response
+                .headers_mut()
+                .insert("x-greeted", HeaderValue::from(app::greeted()));
+            Ok::<_, Infallible>(response)
+        }
     });
 
     tracing::info!("serving on http://{addr}");

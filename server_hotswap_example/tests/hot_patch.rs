@@ -38,6 +38,11 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     assert_eq!(ws.ask("hi"), "echo: hi");
     let before = server.stats();
     let answered_before = server.answered;
+    let (greeted_before, instance) = greeted(&mut server);
+    assert!(
+        greeted_before >= 2,
+        "GET / counts in a static: {greeted_before}"
+    );
 
     step("patching the greeting and the WebSocket reply in one save");
     scratch.edit_all(
@@ -51,6 +56,7 @@ fn edits_patch_the_running_server_without_dropping_connections() {
                 "format!(\"echo: {text}\")",
                 "format!(\"patched echo: {text}\")",
             ),
+            ("\"greeted {} times", "\"patched: greeted {} times"),
         ],
     );
     wait_for_body(&mut dx, &mut server, "/", "Hello, patched!");
@@ -76,6 +82,29 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     );
     assert_eq!(after["ws_open"], 1, "{after}");
     assert!(after["patches"].as_u64() >= Some(1), "{after}");
+
+    step("patched code counts in the running server's statics");
+    // `index` (patched) counts GET / in a static; main.rs's service (never
+    // patched) reads the same static into `x-greeted`; `/greeted` (patched)
+    // reads it and the `LazyLock` made once at start-up.
+    let by_unpatched: u64 = server
+        .get("/")
+        .unwrap()
+        .header("x-greeted")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        by_unpatched > greeted_before,
+        "GET / in patched code counted where the server had counted: {greeted_before} then {by_unpatched}"
+    );
+    let report = server.get("/greeted").unwrap().body;
+    assert_eq!(
+        report,
+        format!("patched: greeted {by_unpatched} times by instance {instance}"),
+        "patched code must see the running server's count and its one LazyLock value"
+    );
+    dx.wait_for_line("patch bound", 0, PATCH);
 
     step("adding a route in build_router");
     scratch.edit(
@@ -118,6 +147,48 @@ fn edits_patch_the_running_server_without_dropping_connections() {
         dx.count("Hot-patching:") >= 3,
         "every good edit was a hot patch, not a rebuild"
     );
+
+    step("a static whose type changes is not patched: dx rebuilds, nothing corrupts");
+    let rebuilds_before = dx.count("Failed to generate patch");
+    scratch.edit_all(
+        APP,
+        &[
+            (
+                "static GREETED: AtomicU64 = AtomicU64::new(0);",
+                "static GREETED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);",
+            ),
+            ("GREETED.load(Relaxed)\n", "GREETED.load(Relaxed) as u64\n"),
+        ],
+    );
+    let refused = dx.wait_for_line("Failed to generate patch", rebuilds_before, PATCH);
+    assert!(
+        refused.contains("server_hotswap_example::app::GREETED changed size (8 -> 4 bytes)"),
+        "the refusal names the static: {refused}"
+    );
+    let fresh = wait_until("the rebuilt server to answer /greeted", FIRST_BUILD, || {
+        dx.assert_running();
+        http::get(port, "/greeted")
+            .ok()
+            .filter(|r| !r.body.ends_with(&instance) && r.body.starts_with("patched: greeted"))
+    });
+    assert_eq!(
+        fresh.body.split(' ').nth(2),
+        Some("0"),
+        "a new process with its own statics: {}",
+        fresh.body
+    );
+}
+
+/// `/greeted`'s count and instance id.
+fn greeted(server: &mut Server) -> (u64, String) {
+    let body = server.get("/greeted").unwrap().body;
+    let words: Vec<&str> = body.split(' ').collect();
+    match words[..] {
+        ["greeted", count, "times", "by", "instance", id] => {
+            (count.parse().unwrap(), id.to_string())
+        }
+        _ => panic!("unexpected /greeted: {body:?}"),
+    }
 }
 
 fn step(what: &str) {

@@ -1,0 +1,175 @@
+//! What the linker wrapper (`tools/hotswap_link`) did with a patch's statics,
+//! read from the report it writes beside the patch, and said in the log.
+//!
+//! Without the wrapper a patch defines every static of the crates it rebuilt
+//! again, and patched code silently counts in its own copy: a patch without a
+//! report is said to be one, once.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The wrapper's report (`hotswap_link::Report`, rendered as `<kind> <path>` lines).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct LinkReport {
+    pub version: String,
+    pub bound: Vec<String>,
+    pub initialiser_changed: Vec<String>,
+    pub fresh: Vec<String>,
+    pub thread_locals: Vec<String>,
+    pub micros: u64,
+}
+
+impl LinkReport {
+    pub(crate) fn parse(text: &str) -> Result<LinkReport, String> {
+        let mut lines = text.lines();
+        let version = lines
+            .next()
+            .and_then(|first| first.strip_prefix("hotswap-link "))
+            .ok_or("not a hotswap-link report")?;
+        let mut report = LinkReport {
+            version: version.to_string(),
+            ..LinkReport::default()
+        };
+        for line in lines {
+            let (kind, value) = line.split_once(' ').unwrap_or((line, ""));
+            let value = value.to_string();
+            match kind {
+                "bound" => report.bound.push(value),
+                "initialiser-changed" => report.initialiser_changed.push(value),
+                "fresh" => report.fresh.push(value),
+                "thread-local" => report.thread_locals.push(value),
+                "micros" => report.micros = value.parse().unwrap_or(0),
+                _ => {} // a newer wrapper's news: the version line says so
+            }
+        }
+        Ok(report)
+    }
+
+    /// The log lines for this report; `said` remembers the per-static notes
+    /// already given, so each is given once per session.
+    pub(crate) fn lines(&self, said: &mut HashSet<String>) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.version != VERSION {
+            out.push(format!(
+                "hotswap-link {} linked this patch but hotswap_runtime is {VERSION}: install the matching wrapper (scripts/setup)",
+                self.version
+            ));
+        }
+        out.push(format!(
+            "patch bound {} {} to the running program ({:.1} ms)",
+            self.bound.len(),
+            if self.bound.len() == 1 {
+                "static"
+            } else {
+                "statics"
+            },
+            self.micros as f64 / 1000.0
+        ));
+        let mut once = |kind: &str, name: &str, line: String| {
+            if said.insert(format!("{kind} {name}")) {
+                out.push(line);
+            }
+        };
+        for name in &self.initialiser_changed {
+            once(
+                "init",
+                name,
+                format!(
+                    "static {}'s initialiser changed: the running value is kept",
+                    name
+                ),
+            );
+        }
+        for name in &self.fresh {
+            once(
+                "fresh",
+                name,
+                format!(
+                    "static {} is new since the app was built: patched code has its own, which starts over with every patch until a rebuild",
+                    name
+                ),
+            );
+        }
+        for name in &self.thread_locals {
+            once(
+                "tls",
+                name,
+                format!(
+                    "thread-local {} starts from its initial value in patched code (natively a patch has thread-locals of its own)",
+                    name
+                ),
+            );
+        }
+        out
+    }
+}
+
+/// `hotswap_link`'s version this library expects (the two are released together).
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Logs what the wrapper did for the patch library `lib`.
+pub(crate) fn log_patch(lib: &Path) {
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let path = lib.with_extension("hotswap");
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    let said = said.get_or_insert_with(HashSet::new);
+    match std::fs::read_to_string(&path).map(|text| LinkReport::parse(&text)) {
+        Ok(Ok(report)) => {
+            for line in report.lines(said) {
+                tracing::info!("{line}");
+            }
+        }
+        Ok(Err(_)) | Err(_) => {
+            if said.insert("no report".into()) {
+                tracing::warn!(
+                    "{} was linked without hotswap-link: patched code has its own copy of every static of the crates it rebuilt. Set the linker as the README says (.cargo/config.toml) and restart dx",
+                    lib.display()
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = "hotswap-link 0.1.0\n\
+        bound app::HITS\n\
+        bound app::ID\n\
+        initialiser-changed app::ID\n\
+        fresh app::NEW\n\
+        thread-local app::TL\n\
+        micros 1500\n";
+
+    #[test]
+    fn a_report_reads_back_and_says_each_note_once() {
+        let report = LinkReport::parse(REPORT).unwrap();
+        assert_eq!(report.bound.len(), 2);
+        assert_eq!(report.micros, 1500);
+        let mut said = HashSet::new();
+        let first = report.lines(&mut said);
+        assert_eq!(
+            first[0],
+            "patch bound 2 statics to the running program (1.5 ms)"
+        );
+        assert!(first[1].starts_with("static app::ID's initialiser changed"));
+        assert!(first[2].starts_with("static app::NEW is new"));
+        assert!(first[3].starts_with("thread-local app::TL starts"));
+        assert_eq!(report.lines(&mut said).len(), 1, "notes are given once");
+    }
+
+    #[test]
+    fn another_version_or_another_file_is_said() {
+        let other = REPORT.replace("hotswap-link 0.1.0", "hotswap-link 9.9.9");
+        let lines = LinkReport::parse(&other)
+            .unwrap()
+            .lines(&mut HashSet::new());
+        assert!(
+            lines[0].contains("hotswap-link 9.9.9 linked this patch"),
+            "{lines:?}"
+        );
+        assert!(LinkReport::parse("ELF...").is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! What the running program has: its statics and thread-locals (from the
+//! base executable dx fat-linked, which stays unstripped for dx's own use),
+//! and where the running process mapped it (from dx's `stub.o`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, SymbolSection};
+
+use crate::elf::{hash, hash_zeros, is_writable_data, BaseStatic};
+
+#[derive(Debug, Default)]
+pub struct Base {
+    /// The wanted statics the base has, by name.
+    pub statics: HashMap<String, BaseStatic>,
+    /// Every thread-local the base defines.
+    pub thread_locals: HashSet<String>,
+    /// Running address minus file address, from the first stub symbol found.
+    pub slide: Option<i64>,
+}
+
+/// Reads the base's symbol table once, keeping the statics named in `wanted`
+/// and computing the slide from any symbol of `stub` (name -> running address).
+pub fn read(
+    exe: &Path,
+    wanted: &HashSet<String>,
+    stub: &HashMap<String, u64>,
+) -> Result<Base, String> {
+    let file = std::fs::File::open(exe)
+        .map_err(|e| format!("cannot open the running program {}: {e}", exe.display()))?;
+    // SAFETY: dx does not rewrite the base while it links a patch; a torn read
+    // would only make this link fail.
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|e| format!("cannot map {}: {e}", exe.display()))?;
+    let object =
+        object::File::parse(&*map).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
+    let mut base = Base::default();
+    for symbol in object.symbols() {
+        let Ok(name) = symbol.name() else {
+            continue;
+        };
+        if base.slide.is_none() && !symbol.is_undefined() {
+            if let Some(&running) = stub.get(name) {
+                base.slide = Some(running as i64 - symbol.address() as i64);
+            }
+        }
+        let SymbolSection::Section(index) = symbol.section() else {
+            continue;
+        };
+        let Ok(section) = object.section_by_index(index) else {
+            continue;
+        };
+        if section.kind() == SectionKind::Tls || section.kind() == SectionKind::UninitializedTls {
+            base.thread_locals.insert(name.to_string());
+            continue;
+        }
+        if !wanted.contains(name) {
+            continue;
+        }
+        let writable = matches!(section.flags(), SectionFlags::Elf { sh_flags }
+            if is_writable_data(section.name_bytes().unwrap_or_default(), sh_flags));
+        let init_hash = if section.kind() == SectionKind::UninitializedData {
+            hash_zeros(symbol.size())
+        } else {
+            match section.data_range(symbol.address(), symbol.size()) {
+                Ok(Some(bytes)) => hash(bytes),
+                _ => 0,
+            }
+        };
+        base.statics.insert(
+            name.to_string(),
+            BaseStatic {
+                address: symbol.address(),
+                size: symbol.size(),
+                init_hash,
+                writable,
+            },
+        );
+    }
+    Ok(base)
+}
+
+/// The running addresses dx's stub gives the symbols the patch leaves
+/// undefined: absolute data symbols carry them as their value, code symbols
+/// are `jmp [rip+0]` followed by the 8-byte target.
+pub fn stub_addresses(stub: &[u8]) -> Result<HashMap<String, u64>, String> {
+    let object =
+        object::File::parse(stub).map_err(|e| format!("cannot read dx's stub object: {e}"))?;
+    let mut out = HashMap::new();
+    for symbol in object.symbols() {
+        let Ok(name) = symbol.name() else {
+            continue;
+        };
+        match symbol.section() {
+            SymbolSection::Absolute => {
+                out.insert(name.to_string(), symbol.address());
+            }
+            SymbolSection::Section(index) => {
+                let Ok(section) = object.section_by_index(index) else {
+                    continue;
+                };
+                if section.kind() != SectionKind::Text {
+                    continue;
+                }
+                let Ok(data) = section.data() else {
+                    continue;
+                };
+                let at = (symbol.address() - section.address()) as usize;
+                if data.get(at..at + 6) == Some(&[0xff, 0x25, 0, 0, 0, 0]) {
+                    if let Some(target) = data.get(at + 6..at + 14) {
+                        out.insert(
+                            name.to_string(),
+                            u64::from_le_bytes(target.try_into().unwrap()),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,574 @@
+//! Rewrites a patch's x86-64 ELF objects so that code reaching a static the
+//! running program already has reaches the program's copy, not its own.
+//!
+//! rustc marks a crate's own statics `dso_local`, so code reaches them
+//! PC-relatively (`R_X86_64_PC32`, usually against the static's *section*
+//! symbol), which can only point inside the patch. At the dev profile's
+//! `opt-level = 0` the address of a static with interior mutability (an
+//! atomic, a `Mutex`, a `LazyLock`, `&raw mut` of a `static mut`) is taken with
+//! `lea reg, [rip + X]`. That instruction has a same-length twin that loads
+//! the address from the GOT instead, `mov reg, [rip + GOT(X)]` (`8d` becomes
+//! `8b`, relocation `R_X86_64_REX_GOTPCRELX`): the reverse of the relaxation
+//! linkers do every day. Pointed at an undefined symbol that an extra object
+//! defines as the running program's absolute address, the GOT slot holds the
+//! program's copy. Pointers stored in data (`R_X86_64_64`) and references
+//! already through the GOT are retargeted as they are.
+//!
+//! A static read or written directly (`mov eax, [rip + X]`, a `static mut`
+//! used by value) cannot be turned into a GOT load in place: it is reported as
+//! [`Unbindable`] and the patch is refused, never linked with a second copy.
+//! Debug info keeps pointing at the patch's own (now unused) copy.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use object::build::elf::{Builder, SectionData, SectionId, SymbolId};
+use object::build::Id;
+use object::elf;
+
+use crate::thunk;
+
+/// What the base (the running program) has for one static.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaseStatic {
+    /// Address in the base executable's file (before ASLR).
+    pub address: u64,
+    pub size: u64,
+    /// Hash of its initial bytes (zero-filled for `.bss`), to tell a changed initialiser.
+    pub init_hash: u64,
+    /// In a writable section: false for a static without interior mutability.
+    pub writable: bool,
+}
+
+/// A data symbol of the patch that the base defines too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub size: u64,
+    /// `None` when the object cannot tell (relocated bytes inside).
+    pub init_hash: Option<u64>,
+}
+
+/// Why a static of the patch cannot share the base's copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unbindable {
+    SizeChanged {
+        name: String,
+        base: u64,
+        now: u64,
+    },
+    BecameMutable {
+        name: String,
+    },
+    DirectAccess {
+        name: String,
+        section: String,
+        offset: u64,
+        why: String,
+    },
+}
+
+impl std::fmt::Display for Unbindable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unbindable::SizeChanged { name, base, now } => write!(
+                f,
+                "static {} changed size ({base} -> {now} bytes): the running program's value cannot be kept",
+                crate::readable(name)
+            ),
+            Unbindable::BecameMutable { name } => write!(
+                f,
+                "static {} changed type: the running program has it immutable, the patch can change it",
+                crate::readable(name)
+            ),
+            Unbindable::DirectAccess {
+                name,
+                section,
+                offset,
+                why,
+            } => write!(
+                f,
+                "static {} is reached in a way that cannot be pointed at the running program's copy (in {} at {offset:#x}: {why})",
+                crate::readable(name),
+                crate::readable(section.trim_start_matches(".text."))
+            ),
+        }
+    }
+}
+
+/// The prefix of the undefined symbol each bound static is retargeted to. The
+/// original name stays defined in the object (debug info points at it), so the
+/// reference needs a name of its own.
+pub const BASE_PREFIX: &str = "hotswap.base.";
+
+/// Writable Rust statics `bytes` defines, with their sizes and initial bytes.
+pub fn defined_statics(bytes: &[u8]) -> object::build::Result<BTreeMap<String, Candidate>> {
+    let builder = Builder::read(bytes)?;
+    let relocated = relocated_ranges(&builder);
+    let mut out = BTreeMap::new();
+    for symbol in &builder.symbols {
+        let Some(section) = symbol.section else {
+            continue;
+        };
+        if symbol.st_type() != elf::STT_OBJECT || !is_rust_name(&symbol.name) {
+            continue;
+        }
+        let sec = builder.sections.get(section);
+        if !is_writable_data(&sec.name, sec.sh_flags) {
+            continue;
+        }
+        let start = symbol.st_value;
+        let end = start + symbol.st_size;
+        let init_hash = match &sec.data {
+            SectionData::UninitializedData(_) => Some(hash_zeros(symbol.st_size)),
+            SectionData::Data(data) => {
+                let touched = relocated
+                    .get(&section.index())
+                    .is_some_and(|offsets| offsets.iter().any(|&o| o < end && o + 8 > start));
+                (!touched)
+                    .then(|| data.get(start as usize..end as usize).map(hash))
+                    .flatten()
+            }
+            _ => None,
+        };
+        out.insert(
+            String::from_utf8_lossy(&symbol.name).into_owned(),
+            Candidate {
+                size: symbol.st_size,
+                init_hash,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Thread-locals `bytes` defines (the patch gets fresh copies of those).
+pub fn defined_thread_locals(bytes: &[u8]) -> object::build::Result<Vec<String>> {
+    let builder = Builder::read(bytes)?;
+    Ok(builder
+        .symbols
+        .iter()
+        .filter(|s| s.section.is_some() && s.st_type() == elf::STT_TLS && is_rust_name(&s.name))
+        .map(|s| String::from_utf8_lossy(&s.name).into_owned())
+        .collect())
+}
+
+/// The result of rewriting one object.
+#[derive(Debug, Default)]
+pub struct Rewritten {
+    /// `None` when nothing referred to a bound static: use the object as it is.
+    pub bytes: Option<Vec<u8>>,
+    /// The statics whose references now go to the base's copy.
+    pub bound: Vec<String>,
+}
+
+/// Retargets every reference in `bytes` to a static named in `bind` (by its
+/// own symbol, its section's symbol, or an undefined symbol of that name) to
+/// `BASE_PREFIX + name`.
+pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, RewriteError> {
+    let mut builder = Builder::read(bytes)?;
+    if builder.header.e_machine != elf::EM_X86_64 {
+        return Err(RewriteError::Unsupported(format!(
+            "ELF machine {} (only x86-64 patches are bound to the running program's statics)",
+            builder.header.e_machine
+        )));
+    }
+
+    // Symbols that stand for a bound static: the static's own symbol (defined
+    // or not), and the section symbol of a section that holds one.
+    let mut by_symbol: HashMap<usize, String> = HashMap::new();
+    let mut by_section: HashMap<usize, Vec<(u64, u64, String)>> = HashMap::new();
+    for symbol in &builder.symbols {
+        let name = String::from_utf8_lossy(&symbol.name);
+        if bind.contains(name.as_ref()) {
+            by_symbol.insert(symbol.id().index(), name.to_string());
+            if let Some(section) = symbol.section {
+                by_section.entry(section.index()).or_default().push((
+                    symbol.st_value,
+                    symbol.st_size.max(1),
+                    name.to_string(),
+                ));
+            }
+        }
+    }
+    for symbol in &builder.symbols {
+        if symbol.st_type() == elf::STT_SECTION {
+            if let Some(section) = symbol.section {
+                if by_section.contains_key(&section.index()) {
+                    by_symbol.insert(symbol.id().index(), String::new());
+                }
+            }
+        }
+    }
+    if by_symbol.is_empty() {
+        return Ok(Rewritten::default());
+    }
+    let section_of_symbol: HashMap<usize, SectionId> = builder
+        .symbols
+        .iter()
+        .filter(|s| s.st_type() == elf::STT_SECTION)
+        .filter_map(|s| s.section.map(|sec| (s.id().index(), sec)))
+        .collect();
+
+    // Plan every change first: relocations live in one section, the bytes
+    // they patch in another.
+    let mut retarget: Vec<Retarget> = Vec::new();
+    let mut opcode_edits: Vec<(SectionId, usize)> = Vec::new();
+    let mut thunks: Vec<ThunkSite> = Vec::new();
+    for section in &builder.sections {
+        let SectionData::Relocation(relocations) = &section.data else {
+            continue;
+        };
+        let Some(target) = section.sh_info_section else {
+            continue;
+        };
+        let target_section = builder.sections.get(target);
+        if !target_section.is_alloc() {
+            continue; // debug info keeps describing the patch's own copy
+        }
+        let code = match &target_section.data {
+            SectionData::Data(data)
+                if target_section.sh_flags & u64::from(elf::SHF_EXECINSTR) != 0 =>
+            {
+                Some(&**data)
+            }
+            _ => None,
+        };
+        for (index, relocation) in relocations.iter().enumerate() {
+            let Some(symbol) = relocation.symbol else {
+                continue;
+            };
+            let Some(own_name) = by_symbol.get(&symbol.index()) else {
+                continue;
+            };
+            // The byte the relocation points at, relative to the symbol it
+            // names; a PC-relative field ends 4 bytes before the next
+            // instruction, so its addend carries a -4.
+            let pc_relative = matches!(relocation.r_type, elf::R_X86_64_PC32 | elf::R_X86_64_PLT32);
+            let pointed = relocation.r_addend + if pc_relative { 4 } else { 0 };
+            let (name, offset_in_static) = if own_name.is_empty() {
+                let section = section_of_symbol[&symbol.index()];
+                let Some((start, _, name)) =
+                    by_section[&section.index()]
+                        .iter()
+                        .find(|(start, size, _)| {
+                            pointed >= *start as i64 && pointed < (*start + *size) as i64
+                        })
+                else {
+                    continue; // another value of the same section, not a bound static
+                };
+                (name.clone(), pointed - *start as i64)
+            } else {
+                (own_name.clone(), pointed)
+            };
+            let unbindable = |why: String| {
+                RewriteError::Unbindable(Unbindable::DirectAccess {
+                    name: name.clone(),
+                    section: String::from_utf8_lossy(&target_section.name).into_owned(),
+                    offset: relocation.r_offset,
+                    why,
+                })
+            };
+            let plain = |r_type, r_addend| Retarget {
+                rela: section.id(),
+                index,
+                name: name.clone(),
+                r_type,
+                r_addend,
+            };
+            match relocation.r_type {
+                elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 => {
+                    let Some(code) = code else {
+                        return Err(unbindable("a PC-relative reference from data".into()));
+                    };
+                    let at = relocation.r_offset as usize;
+                    let is_lea = at >= 3
+                        && code.len() >= at
+                        && code[at - 3] & 0xf8 == 0x48
+                        && code[at - 2] == 0x8d
+                        && code[at - 1] & 0xc7 == 0x05;
+                    if is_lea && offset_in_static == 0 {
+                        // Same length: lea -> mov from the GOT. Plain GOTPCREL,
+                        // which no linker relaxes back into a lea.
+                        opcode_edits.push((target, at - 2));
+                        retarget.push(plain(elf::R_X86_64_GOTPCREL, -4));
+                        continue;
+                    }
+                    let site = thunk::site(code, at).map_err(unbindable)?;
+                    let others_inside = relocations.iter().enumerate().any(|(i, r)| {
+                        i != index
+                            && (r.r_offset as usize) >= site.start
+                            && (r.r_offset as usize) < site.start + site.len
+                    });
+                    if others_inside {
+                        return Err(unbindable("an instruction with two relocations".into()));
+                    }
+                    let thunk = thunk::thunk(&site, offset_in_static).map_err(unbindable)?;
+                    thunks.push(ThunkSite {
+                        rela: section.id(),
+                        index,
+                        code: target,
+                        site,
+                        thunk,
+                        name: name.clone(),
+                    });
+                }
+                // The GOT holds the symbol's own address; the addend is the PC bias.
+                elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
+                    if !own_name.is_empty() =>
+                {
+                    retarget.push(plain(relocation.r_type, relocation.r_addend));
+                }
+                elf::R_X86_64_64 => retarget.push(plain(elf::R_X86_64_64, offset_in_static)),
+                other => return Err(unbindable(format!("relocation type {other}"))),
+            }
+        }
+    }
+    if retarget.is_empty() && thunks.is_empty() {
+        return Ok(Rewritten::default());
+    }
+
+    let mut new_symbols: BTreeMap<String, SymbolId> = BTreeMap::new();
+    let names = retarget
+        .iter()
+        .map(|r| &r.name)
+        .chain(thunks.iter().map(|t| &t.name));
+    for name in names {
+        if new_symbols.contains_key(name) {
+            continue;
+        }
+        let symbol = builder.symbols.add();
+        symbol.name = format!("{BASE_PREFIX}{name}").into_bytes().into();
+        symbol.set_st_info(elf::STB_GLOBAL, elf::STT_NOTYPE);
+        symbol.st_other = elf::STV_HIDDEN;
+        symbol.st_shndx = elf::SHN_UNDEF;
+        new_symbols.insert(name.clone(), symbol.id());
+    }
+    for (section, at) in opcode_edits {
+        let section = builder.sections.get_mut(section);
+        if let SectionData::Data(data) = &mut section.data {
+            data.to_mut()[at] = 0x8b; // lea -> mov from the GOT
+        }
+    }
+    for r in retarget {
+        set_relocation(
+            &mut builder,
+            r.rela,
+            r.index,
+            new_symbols[&r.name],
+            r.r_type,
+            r.r_addend,
+        );
+    }
+    if !thunks.is_empty() {
+        add_thunks(&mut builder, thunks, &new_symbols)?;
+    }
+    // LLVM names sections from the symbol string table; the builder writes
+    // section names to a table of their own.
+    if !builder
+        .sections
+        .iter()
+        .any(|s| matches!(s.data, SectionData::SectionString))
+    {
+        let names = builder.sections.add();
+        names.name = b".shstrtab".to_vec().into();
+        names.sh_type = elf::SHT_STRTAB;
+        names.sh_addralign = 1;
+        names.data = SectionData::SectionString;
+    }
+    let mut out = Vec::new();
+    builder.write(&mut out)?;
+    Ok(Rewritten {
+        bytes: Some(out),
+        bound: new_symbols.into_keys().collect(),
+    })
+}
+
+/// A relocation pointed at a bound static's new symbol.
+struct Retarget {
+    rela: SectionId,
+    index: usize,
+    name: String,
+    r_type: u32,
+    r_addend: i64,
+}
+
+/// An instruction moved into a thunk.
+struct ThunkSite {
+    rela: SectionId,
+    index: usize,
+    code: SectionId,
+    site: thunk::Site,
+    thunk: thunk::Thunk,
+    name: String,
+}
+
+fn set_relocation(
+    builder: &mut Builder<'_>,
+    rela: SectionId,
+    index: usize,
+    symbol: SymbolId,
+    r_type: u32,
+    r_addend: i64,
+) {
+    if let SectionData::Relocation(relocations) = &mut builder.sections.get_mut(rela).data {
+        let relocation = &mut relocations[index];
+        relocation.symbol = Some(symbol);
+        relocation.r_type = r_type;
+        relocation.r_addend = r_addend;
+    }
+}
+
+/// Puts every thunk into one new code section of the object, with its own
+/// relocations, and turns each site into a jump to its thunk.
+fn add_thunks(
+    builder: &mut Builder<'_>,
+    sites: Vec<ThunkSite>,
+    new_symbols: &BTreeMap<String, SymbolId>,
+) -> Result<(), RewriteError> {
+    let symtab = builder
+        .sections
+        .iter()
+        .find(|s| matches!(s.data, SectionData::Symbol))
+        .map(|s| s.id())
+        .ok_or_else(|| RewriteError::Unsupported("an object without a symbol table".into()))?;
+
+    let mut bytes = Vec::new();
+    let mut placed = Vec::new();
+    for site in &sites {
+        while bytes.len() % 16 != 0 {
+            bytes.push(0xcc);
+        }
+        placed.push(bytes.len());
+        bytes.extend_from_slice(&site.thunk.bytes);
+    }
+    let section = builder.sections.add();
+    section.name = b".text.hotswap_thunks".to_vec().into();
+    section.sh_type = elf::SHT_PROGBITS;
+    section.sh_flags = u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR);
+    section.sh_addralign = 16;
+    section.data = SectionData::Data(bytes.into());
+    let thunk_section = section.id();
+    let thunk_symbol = section_symbol(builder, thunk_section);
+
+    let mut relocations = Vec::new();
+    for (site, &offset) in sites.iter().zip(&placed) {
+        let code_symbol = section_symbol(builder, site.code);
+        relocations.push(object::build::elf::Relocation {
+            r_offset: (offset + site.thunk.got_at) as u64,
+            symbol: Some(new_symbols[&site.name]),
+            r_type: elf::R_X86_64_GOTPCREL,
+            r_addend: -4,
+        });
+        relocations.push(object::build::elf::Relocation {
+            r_offset: (offset + site.thunk.back_at) as u64,
+            symbol: Some(code_symbol),
+            r_type: elf::R_X86_64_PC32,
+            r_addend: (site.site.start + site.site.len) as i64 - 4,
+        });
+        if let SectionData::Data(data) = &mut builder.sections.get_mut(site.code).data {
+            let jump = thunk::jump(site.site.len);
+            data.to_mut()[site.site.start..site.site.start + site.site.len].copy_from_slice(&jump);
+        }
+        let r_offset = (site.site.start + 1) as u64;
+        set_relocation(
+            builder,
+            site.rela,
+            site.index,
+            thunk_symbol,
+            elf::R_X86_64_PC32,
+            offset as i64 - 4,
+        );
+        if let SectionData::Relocation(list) = &mut builder.sections.get_mut(site.rela).data {
+            list[site.index].r_offset = r_offset;
+        }
+    }
+    let rela = builder.sections.add();
+    rela.name = b".rela.text.hotswap_thunks".to_vec().into();
+    rela.sh_type = elf::SHT_RELA;
+    rela.sh_flags = u64::from(elf::SHF_INFO_LINK);
+    rela.sh_link_section = Some(symtab);
+    rela.sh_info_section = Some(thunk_section);
+    rela.sh_addralign = 8;
+    rela.sh_entsize = 24;
+    rela.data = SectionData::Relocation(relocations);
+    Ok(())
+}
+
+/// The section symbol of `section`, added when the object has none.
+fn section_symbol(builder: &mut Builder<'_>, section: SectionId) -> SymbolId {
+    if let Some(existing) = builder
+        .symbols
+        .iter()
+        .find(|s| s.st_type() == elf::STT_SECTION && s.section == Some(section))
+    {
+        return existing.id();
+    }
+    let symbol = builder.symbols.add();
+    symbol.set_st_info(elf::STB_LOCAL, elf::STT_SECTION);
+    symbol.section = Some(section);
+    symbol.id()
+}
+
+#[derive(Debug)]
+pub enum RewriteError {
+    Unbindable(Unbindable),
+    Unsupported(String),
+    Object(object::build::Error),
+}
+
+impl From<object::build::Error> for RewriteError {
+    fn from(e: object::build::Error) -> Self {
+        RewriteError::Object(e)
+    }
+}
+
+impl std::fmt::Display for RewriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RewriteError::Unbindable(u) => u.fmt(f),
+            RewriteError::Unsupported(what) => f.write_str(what),
+            RewriteError::Object(e) => write!(f, "cannot rewrite the object: {e}"),
+        }
+    }
+}
+
+/// Offsets (per section) that some relocation writes to: bytes there are not
+/// known before linking.
+fn relocated_ranges(builder: &Builder<'_>) -> HashMap<usize, Vec<u64>> {
+    let mut out: HashMap<usize, Vec<u64>> = HashMap::new();
+    for section in &builder.sections {
+        if let (SectionData::Relocation(relocations), Some(target)) =
+            (&section.data, section.sh_info_section)
+        {
+            out.entry(target.index())
+                .or_default()
+                .extend(relocations.iter().map(|r| r.r_offset));
+        }
+    }
+    out
+}
+
+pub fn is_rust_name(name: &[u8]) -> bool {
+    name.starts_with(b"_ZN") || name.starts_with(b"_R")
+}
+
+/// A static that can change at run time lives in a writable section; one
+/// without interior mutability is read-only (`.rodata`, or `.data.rel.ro` when
+/// it holds pointers, writable only until relocated) and a second copy of it
+/// is harmless.
+pub fn is_writable_data(section_name: &[u8], sh_flags: u64) -> bool {
+    !section_name.starts_with(b".data.rel.ro")
+        && sh_flags & u64::from(elf::SHF_WRITE) != 0
+        && sh_flags & u64::from(elf::SHF_TLS) == 0
+        && sh_flags & u64::from(elf::SHF_EXECINSTR) == 0
+}
+
+/// FNV-1a, stable across runs (it only has to tell equal bytes from changed ones).
+pub fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+pub fn hash_zeros(len: u64) -> u64 {
+    (0..len).fold(0xcbf29ce484222325u64, |h, _| h.wrapping_mul(0x100000001b3))
+}

@@ -1,0 +1,254 @@
+//! `hotswap-link`: the linker cargo's configuration names for this workspace
+//! (and for every app `scripts/new` makes), so it sees every link dx does.
+//!
+//! dx 0.7.10 links each native hot patch as a shared library that defines
+//! again every static of the crates it rebuilt: patched code would count in a
+//! fresh copy while the rest of the program keeps the old one (dioxus #5237).
+//! At each patch link this wrapper rewrites the patch's objects so that every
+//! writable static the running program already has is reached through the GOT
+//! at the program's own address ([`elf`]), adds an object defining those
+//! addresses ([`base`] finds them), leaves dx's arguments otherwise as they
+//! are, and writes a report beside the patch that `hotswap_runtime` logs.
+//! A static that cannot be bound (its size changed, or code reads it
+//! directly) refuses the patch: dx then rebuilds the app instead of running
+//! it with a second copy. Every other link goes to the real linker untouched.
+
+pub mod base;
+pub mod elf;
+pub mod link;
+pub mod report;
+pub mod thunk;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use object::write::{Object, Symbol, SymbolSection};
+use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolKind, SymbolScope};
+
+pub use link::{classify, Link, Patch};
+pub use report::Report;
+
+/// The version `hotswap_runtime` and the dev scripts check the wrapper against.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A patch link ready to run: dx's arguments with rewritten objects in place.
+#[derive(Debug)]
+pub struct Bound {
+    pub args: Vec<OsString>,
+    pub report: Report,
+    /// Holds the rewritten objects until the link has read them.
+    pub scratch: PathBuf,
+}
+
+/// One input of the patch link that may define or refer to statics.
+struct Input {
+    /// Where it is in dx's arguments.
+    arg: usize,
+    /// Its objects (one for a `.o`, the members of an `.rlib`): name and bytes.
+    objects: Vec<(String, Vec<u8>)>,
+    is_archive: bool,
+}
+
+/// Rewrites the inputs of `patch` (see the crate comment). `Err` is the one
+/// line to show when the patch must not be linked.
+pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
+    let started = Instant::now();
+    let inputs = read_inputs(args, &patch.stub)?;
+
+    let mut defined = HashMap::new();
+    let mut thread_locals = BTreeSet::new();
+    for input in &inputs {
+        for (name, bytes) in &input.objects {
+            let in_object = |e| format!("cannot read {name}: {e}");
+            defined.extend(elf::defined_statics(bytes).map_err(in_object)?);
+            thread_locals.extend(elf::defined_thread_locals(bytes).map_err(in_object)?);
+        }
+    }
+
+    let stub = std::fs::read(&patch.stub)
+        .map_err(|e| format!("cannot read dx's stub {}: {e}", patch.stub.display()))?;
+    let stub = base::stub_addresses(&stub)?;
+    let wanted: HashSet<String> = defined.keys().cloned().collect();
+    let base = base::read(&patch.base, &wanted, &stub)?;
+
+    let mut report = Report::default();
+    let mut bind = HashSet::new();
+    for (name, candidate) in &defined {
+        let Some(known) = base.statics.get(name) else {
+            report.fresh.push(name.clone());
+            continue;
+        };
+        if known.size != candidate.size {
+            return Err(elf::Unbindable::SizeChanged {
+                name: name.clone(),
+                base: known.size,
+                now: candidate.size,
+            }
+            .to_string());
+        }
+        if !known.writable {
+            return Err(elf::Unbindable::BecameMutable { name: name.clone() }.to_string());
+        }
+        if candidate.init_hash.is_some_and(|h| h != known.init_hash) {
+            report.initialiser_changed.push(name.clone());
+        }
+        bind.insert(name.clone());
+    }
+    report.thread_locals = thread_locals
+        .into_iter()
+        .filter(|name| base.thread_locals.contains(name))
+        .collect();
+
+    let scratch = patch.output.with_extension("hotswap.d");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    let mut replaced: HashMap<usize, Vec<OsString>> = HashMap::new();
+    let mut bound = BTreeSet::new();
+    for input in &inputs {
+        let mut paths = Vec::new();
+        let mut changed = false;
+        for (index, (name, bytes)) in input.objects.iter().enumerate() {
+            let rewritten = elf::rewrite(bytes, &bind).map_err(|e| e.to_string())?;
+            bound.extend(rewritten.bound);
+            let path = scratch.join(format!("{}-{index}-{}", input.arg, file_name(name)));
+            match rewritten.bytes {
+                Some(new) => {
+                    changed = true;
+                    write(&path, &new)?;
+                }
+                None if input.is_archive => write(&path, bytes)?,
+                None => {}
+            }
+            paths.push(path.into_os_string());
+        }
+        if changed {
+            // An archive's members go in as objects: dx links the rebuilt
+            // workspace crates whole, as the base has them.
+            replaced.insert(input.arg, paths);
+        }
+    }
+
+    let mut new_args = Vec::with_capacity(args.len() + 1);
+    for (index, arg) in args.iter().enumerate() {
+        match replaced.remove(&index) {
+            Some(paths) => new_args.extend(paths),
+            None => new_args.push(arg.clone()),
+        }
+        if !bound.is_empty() && Path::new(arg) == patch.stub {
+            let slide = base.slide.ok_or_else(|| {
+                format!(
+                    "cannot tell where the running program is mapped: none of the symbols in dx's stub {} is in {}",
+                    patch.stub.display(),
+                    patch.base.display()
+                )
+            })?;
+            let running = bound
+                .iter()
+                .map(|name| {
+                    let known = &base.statics[name];
+                    (
+                        name.clone(),
+                        ((known.address as i64 + slide) as u64, known.size),
+                    )
+                })
+                .collect();
+            let path = scratch.join("base-statics.o");
+            write(&path, &statics_object(&running)?)?;
+            new_args.push(path.into_os_string());
+        }
+    }
+    report.bound = bound.into_iter().collect();
+    report.micros = started.elapsed().as_micros() as u64;
+    Ok(Bound {
+        args: new_args,
+        report,
+        scratch,
+    })
+}
+
+/// An object defining `hotswap.base.<name>` as the given running address of
+/// each static (hidden and absolute: the GOT slots get these values at link
+/// time, no dynamic relocation needed).
+pub fn statics_object(addresses: &BTreeMap<String, (u64, u64)>) -> Result<Vec<u8>, String> {
+    let mut object = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+    for (name, &(address, size)) in addresses {
+        object.add_symbol(Symbol {
+            name: format!("{}{name}", elf::BASE_PREFIX).into_bytes(),
+            value: address,
+            size,
+            kind: SymbolKind::Data,
+            scope: SymbolScope::Linkage,
+            weak: false,
+            section: SymbolSection::Absolute,
+            flags: SymbolFlags::None,
+        });
+    }
+    object
+        .write()
+        .map_err(|e| format!("cannot write the statics object: {e}"))
+}
+
+/// The patch link's objects and archives (dx's stub aside), read into memory.
+fn read_inputs(args: &[OsString], stub: &Path) -> Result<Vec<Input>, String> {
+    let mut inputs = Vec::new();
+    for (arg, value) in args.iter().enumerate() {
+        let path = Path::new(value);
+        let is_object = path.extension().is_some_and(|e| e == "o");
+        let is_archive = path.extension().is_some_and(|e| e == "rlib" || e == "a");
+        if (!is_object && !is_archive) || path == stub {
+            continue;
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let objects = if is_archive {
+            archive_objects(path, &bytes)?
+        } else {
+            vec![(path.display().to_string(), bytes)]
+        };
+        inputs.push(Input {
+            arg,
+            objects,
+            is_archive,
+        });
+    }
+    Ok(inputs)
+}
+
+fn archive_objects(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let bad = |e: object::Error| format!("cannot read the archive {}: {e}", path.display());
+    let archive = object::read::archive::ArchiveFile::parse(bytes).map_err(bad)?;
+    let mut out = Vec::new();
+    for member in archive.members() {
+        let member = member.map_err(bad)?;
+        let name = String::from_utf8_lossy(member.name()).into_owned();
+        if !name.ends_with(".o") {
+            continue; // lib.rmeta and the like
+        }
+        out.push((name, member.data(bytes).map_err(bad)?.to_vec()));
+    }
+    Ok(out)
+}
+
+fn file_name(name: &str) -> String {
+    Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "object.o".into())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A symbol name as a reader knows it: `server::app::HITS`, not `_ZN…17h…E`.
+pub fn readable(name: &str) -> String {
+    let demangled = format!("{:#}", rustc_demangle::demangle(name));
+    if demangled.is_empty() {
+        name.to_string()
+    } else {
+        demangled
+    }
+}

@@ -1,0 +1,43 @@
+//! The report `hotswap-link` writes beside each patch it binds
+//! (`lib<exe>-patch-<ms>.hotswap`), which `hotswap_runtime` reads and logs once
+//! the patch has landed. Plain lines, `<kind> <symbol>`, so the runtime needs
+//! no parser: the first names the wrapper and its version.
+
+/// What one patch link did with the statics of the crates it rebuilt.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Statics now shared with the running program.
+    pub bound: Vec<String>,
+    /// Bound statics whose initialiser changed: the running value is kept.
+    pub initialiser_changed: Vec<String>,
+    /// Statics the running program does not have: the patch's own, fresh
+    /// with every patch until a rebuild.
+    pub fresh: Vec<String>,
+    /// Thread-locals patched code gets its own (initial) copy of.
+    pub thread_locals: Vec<String>,
+    /// How long binding took, in microseconds.
+    pub micros: u64,
+}
+
+impl Report {
+    /// The file beside the patch library `patch`.
+    pub fn path_for(patch: &std::path::Path) -> std::path::PathBuf {
+        patch.with_extension("hotswap")
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = format!("hotswap-link {}\n", crate::VERSION);
+        for (kind, names) in [
+            ("bound", &self.bound),
+            ("initialiser-changed", &self.initialiser_changed),
+            ("fresh", &self.fresh),
+            ("thread-local", &self.thread_locals),
+        ] {
+            for name in names {
+                out.push_str(&format!("{kind} {}\n", crate::readable(name)));
+            }
+        }
+        out.push_str(&format!("micros {}\n", self.micros));
+        out
+    }
+}

@@ -1,0 +1,249 @@
+//! The binding itself, with the real rustc and linker: an object compiled as
+//! dx compiles a patch is rewritten, linked into a shared library with the
+//! statics object, loaded into this process as subsecond loads a patch, and
+//! its code then counts in *this* process's statics.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hotswap_link::elf;
+
+const PATCH: &str = r#"
+#![no_std]
+use core::sync::atomic::{AtomicU64, Ordering};
+
+static HITS: AtomicU64 = AtomicU64::new(0);
+static mut RAW: u64 = 0;
+static GREETING: &str = "read-only: a copy is harmless";
+
+#[no_mangle]
+pub extern "C" fn bump() -> u64 {
+    HITS.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+#[no_mangle]
+pub extern "C" fn bump_raw() -> u64 {
+    unsafe {
+        let raw = &raw mut RAW;
+        *raw = (*raw).wrapping_add(10);
+        *raw
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn greeting_len() -> usize {
+    GREETING.len()
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+"#;
+
+const DIRECT: &str = r#"
+#![no_std]
+static mut COUNT: u64 = 0;
+
+#[no_mangle]
+pub extern "C" fn count() -> u64 {
+    unsafe {
+        COUNT = COUNT.wrapping_add(1);
+        COUNT
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+"#;
+
+/// The running program's statics the patch must use.
+static LIVE_HITS: AtomicU64 = AtomicU64::new(41);
+static LIVE_RAW: AtomicU64 = AtomicU64::new(1000);
+
+#[test]
+fn a_rewritten_patch_counts_in_the_running_programs_statics() {
+    let dir = scratch("counts");
+    let object = compile(&dir, "patch", PATCH);
+    let bytes = std::fs::read(&object).unwrap();
+
+    let defined = elf::defined_statics(&bytes).unwrap();
+    let hits = name_of(&defined, "HITS");
+    let raw = name_of(&defined, "RAW");
+    assert!(
+        !defined.keys().any(|n| n.contains("GREETING")),
+        "a read-only static is not a candidate: {defined:?}"
+    );
+
+    let bind: HashSet<String> = [hits.clone(), raw.clone()].into();
+    let rewritten = elf::rewrite(&bytes, &bind).unwrap();
+    let mut expected = vec![hits.clone(), raw.clone()];
+    expected.sort();
+    assert_eq!(rewritten.bound, expected);
+    let rewritten_path = dir.join("patch-bound.o");
+    std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
+
+    let addresses: BTreeMap<String, (u64, u64)> = [
+        (hits, (&LIVE_HITS as *const AtomicU64 as u64, 8)),
+        (raw, (LIVE_RAW.as_ptr() as u64, 8)),
+    ]
+    .into();
+    let statics = dir.join("statics.o");
+    std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
+
+    let library = dir.join("libpatch.so");
+    link_shared(&[&rewritten_path, &statics], &library);
+    // SAFETY: the library is the fixture above, built for this process.
+    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let bump: libloading::Symbol<extern "C" fn() -> u64> = unsafe { library.get(b"bump") }.unwrap();
+    let bump_raw: libloading::Symbol<extern "C" fn() -> u64> =
+        unsafe { library.get(b"bump_raw") }.unwrap();
+    let greeting_len: libloading::Symbol<extern "C" fn() -> usize> =
+        unsafe { library.get(b"greeting_len") }.unwrap();
+
+    assert_eq!(bump(), 42, "patched code sees the running value");
+    assert_eq!(bump(), 43);
+    assert_eq!(
+        LIVE_HITS.load(Ordering::SeqCst),
+        43,
+        "and the program sees the patch's writes"
+    );
+    assert_eq!(bump_raw(), 1010, "`&raw mut` of a static mut binds too");
+    assert_eq!(LIVE_RAW.load(Ordering::SeqCst), 1010);
+    assert_eq!(greeting_len(), "read-only: a copy is harmless".len());
+}
+
+#[test]
+fn without_the_rewrite_the_patch_counts_in_its_own_copy() {
+    // What dx 0.7.10 does on its own (dioxus #5237): the control for the test above.
+    let dir = scratch("control");
+    let object = compile(&dir, "patch", PATCH);
+    let library = dir.join("libcontrol.so");
+    link_shared(&[&object], &library);
+    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let bump: libloading::Symbol<extern "C" fn() -> u64> = unsafe { library.get(b"bump") }.unwrap();
+    assert_eq!(bump(), 1);
+}
+
+static LIVE_COUNT: AtomicU64 = AtomicU64::new(7);
+
+#[test]
+fn a_static_mut_read_and_written_directly_goes_through_a_thunk() {
+    let dir = scratch("direct");
+    let object = compile(&dir, "direct", DIRECT);
+    let bytes = std::fs::read(&object).unwrap();
+    let defined = elf::defined_statics(&bytes).unwrap();
+    let count = name_of(&defined, "COUNT");
+
+    // Not asked to bind it (the base does not have it): the object is left alone.
+    let untouched = elf::rewrite(&bytes, &HashSet::new()).unwrap();
+    assert!(untouched.bytes.is_none() && untouched.bound.is_empty());
+
+    let rewritten = elf::rewrite(&bytes, &[count.clone()].into()).unwrap();
+    assert_eq!(rewritten.bound, std::slice::from_ref(&count));
+    let rewritten_path = dir.join("direct-bound.o");
+    std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
+    let statics = dir.join("statics.o");
+    let addresses = [(count, (LIVE_COUNT.as_ptr() as u64, 8))].into();
+    std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
+    let library = dir.join("libdirect.so");
+    link_shared(&[&rewritten_path, &statics], &library);
+    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let count: libloading::Symbol<extern "C" fn() -> u64> =
+        unsafe { library.get(b"count") }.unwrap();
+    assert_eq!(count(), 8);
+    assert_eq!(count(), 9);
+    assert_eq!(LIVE_COUNT.load(Ordering::SeqCst), 9);
+}
+
+fn toolchain_rlibs(names: &[&str]) -> Vec<PathBuf> {
+    let sysroot = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
+    let lib = Path::new(String::from_utf8_lossy(&sysroot.stdout).trim())
+        .join("lib/rustlib/x86_64-unknown-linux-gnu/lib");
+    let entries: Vec<PathBuf> = std::fs::read_dir(&lib)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names
+        .iter()
+        .map(|name| {
+            entries
+                .iter()
+                .find(|p| {
+                    let file = p.file_name().unwrap().to_string_lossy();
+                    file.starts_with(&format!("lib{name}-")) && file.ends_with(".rlib")
+                })
+                .unwrap_or_else(|| panic!("no lib{name} rlib in {}", lib.display()))
+                .clone()
+        })
+        .collect()
+}
+
+fn name_of(defined: &BTreeMap<String, elf::Candidate>, short: &str) -> String {
+    defined
+        .keys()
+        .find(|name| hotswap_link::readable(name).ends_with(&format!("::{short}")))
+        .unwrap_or_else(|| panic!("no static {short} in {defined:?}"))
+        .clone()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("bind")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Compiled the way dx compiles a patch's crate: the dev profile's
+/// `opt-level = 0` (so debug assertions on), position-independent, one object.
+fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let source_path = dir.join(format!("{name}.rs"));
+    std::fs::write(&source_path, source).unwrap();
+    let object = dir.join(format!("{name}.o"));
+    let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args([
+            "--edition=2021",
+            "--crate-type=lib",
+            "--emit=obj",
+            "-Copt-level=0",
+        ])
+        .args(["-Cpanic=abort", "-Crelocation-model=pic"])
+        .arg("--crate-name")
+        .arg(name)
+        .arg("-o")
+        .arg(&object)
+        .arg(&source_path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "rustc failed on the fixture {name}");
+    object
+}
+
+/// With `core` from the toolchain for the fixtures' panic paths, as the
+/// running program would provide them.
+fn link_shared(objects: &[&Path], out: &Path) {
+    let status = Command::new("cc")
+        .args(["-shared", "-nostdlib", "-fuse-ld=lld"])
+        .args(objects)
+        .args(toolchain_rlibs(&["core", "compiler_builtins"]))
+        .arg("-o")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "linking {} failed", out.display());
+}
