@@ -86,6 +86,8 @@ struct SizeResult {
     cargo_build: Summary,
     /// Files each patch left in dx's `deps/` (removed after it by `save_temps_sweep`).
     leftovers_per_patch: f64,
+    /// hotswap-link's binding of each patch to the running statics.
+    bind: Option<Summary>,
 }
 
 impl SizeResult {
@@ -125,6 +127,9 @@ pub fn run() {
             "rebuild_restart": result.rebuild.json(),
             "rebuild_cargo_build": result.cargo_build.json(),
             "leftover_files_per_patch": (result.leftovers_per_patch * 10.0).round() / 10.0,
+            "hotswap_link_bind": result.bind.as_ref().map(Summary::json),
+            "hotswap_link_share_of_patch": result.bind.as_ref()
+                .map(|bind| (bind.median / result.patch.median * 1000.0).round() / 1000.0),
             "ratio_rebuild_over_patch": (result.ratio() * 100.0).round() / 100.0,
         })).collect::<Vec<_>>(),
     });
@@ -191,6 +196,14 @@ fn print_tables(results: &[SizeResult], runs: usize, load_before: &str, load_aft
                 .map(|(_, summary)| summary.median)
         });
     }
+    add("  hotswap-link: binding the statics", "ms", &|r| {
+        r.bind.as_ref().map(|bind| bind.median)
+    });
+    add("    share of the patch", "%", &|r| {
+        r.bind
+            .as_ref()
+            .map(|bind| bind.median / r.patch.median * 100.0)
+    });
     add("  files each patch left in deps/", "files", &|r| {
         Some(r.leftovers_per_patch)
     });
@@ -261,12 +274,14 @@ struct Samples {
     phases: Vec<(String, Vec<f64>)>,
     rebuild: Vec<f64>,
     build: Vec<f64>,
+    bind: Vec<f64>,
 }
 
 impl Samples {
     fn add(&mut self, patch: PatchSample, rebuild: f64, build: f64) {
         self.patch.push(patch.total);
         self.dx.push(patch.dx_ms);
+        self.bind.extend(patch.bind_ms);
         for (label, ms) in patch.phases {
             match self.phases.iter_mut().find(|(name, _)| *name == label) {
                 Some((_, list)) => list.push(ms),
@@ -290,6 +305,7 @@ impl Samples {
                 .collect(),
             rebuild: Summary::of(&self.rebuild),
             cargo_build: Summary::of(&self.build),
+            bind: (!self.bind.is_empty()).then(|| Summary::of(&self.bind)),
             leftovers_per_patch,
         }
     }
@@ -375,6 +391,9 @@ struct PatchSample {
     total: f64,
     dx_ms: f64,
     phases: Vec<(String, f64)>,
+    /// What hotswap-link took to bind the patch to the running statics, as
+    /// the app logged it ("patch bound N statics … (X ms)").
+    bind_ms: Option<f64>,
 }
 
 /// `dx serve --hot-patch` on one scratch copy, and the app it runs.
@@ -422,6 +441,7 @@ impl Patcher {
 
     fn edit(&mut self, from: &str, to: &str) -> PatchSample {
         let patches = self.dx.count("Hot-patching:");
+        let binds = self.dx.count(BOUND);
         let flamegraphs = self.dx.count("Flamegraph for thin");
         let start = save(&self.app, &literal(from), &literal(to));
         let mut polls = 0u32;
@@ -448,14 +468,27 @@ impl Patcher {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let bind_ms = (self.dx.count(BOUND) > binds)
+            .then(|| self.dx.log().lines().rev().find_map(bind_ms))
+            .flatten();
         // Let dx go idle so the next save starts a patch of its own.
         std::thread::sleep(Duration::from_millis(300));
         PatchSample {
             total,
             dx_ms,
             phases,
+            bind_ms,
         }
     }
+}
+
+/// What the app logs for each patch hotswap-link bound.
+const BOUND: &str = "to the running program (";
+
+/// The binding time in a line like `patch bound 3 statics to the running program (21.4 ms)`.
+fn bind_ms(line: &str) -> Option<f64> {
+    let (_, rest) = line.split_once(BOUND)?;
+    rest.split_once(" ms)")?.0.parse().ok()
 }
 
 /// The phases of dx's `nth` "Flamegraph for thin" block, e.g.
@@ -612,6 +645,13 @@ impl Drop for Rebuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_binding_time_the_app_logged() {
+        let line = "  9.27s  INFO … hotswap_runtime::statics: patch bound 3 statics to the running program (21.4 ms)";
+        assert_eq!(bind_ms(line), Some(21.4));
+        assert_eq!(bind_ms("Hot-patching: src/app.rs took 500ms"), None);
+    }
 
     #[test]
     fn reads_the_flamegraph_of_each_patch() {

@@ -11,7 +11,8 @@
 //!   An empty value means Cargo's defaults.
 //! - `BENCH_LINKER`: `lld` (link with `-fuse-ld=lld`) or `cc` (the system
 //!   default), written as the `[target.x86_64-unknown-linux-gnu]` section of
-//!   `.cargo/config.toml`.
+//!   `.cargo/config.toml`; both keep the workspace's linker wrapper
+//!   (`tools/hotswap_link`), which then runs `cc` with those flags.
 
 use std::path::Path;
 
@@ -19,8 +20,9 @@ use e2e_support::Scratch;
 use serde_json::{json, Value};
 
 const HOST_SECTION: &str = "[target.x86_64-unknown-linux-gnu]";
-const LLD_SECTION: &str =
-    "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-C\", \"link-arg=-fuse-ld=lld\"]\n";
+/// The wrapper every link of a patch must go through (see the module comment).
+const WRAPPER_LINE: &str = "linker = \"tools/hotswap_link/linker\"\n";
+const LLD_FLAGS_LINE: &str = "rustflags = [\"-C\", \"link-arg=-fuse-ld=lld\"]\n";
 
 pub struct Settings {
     profile_dev: Option<String>,
@@ -66,11 +68,14 @@ impl Settings {
             let path = scratch.root().join(".cargo").join("config.toml");
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let mut text = remove_section(&text, HOST_SECTION);
+            if !text.is_empty() && !text.ends_with("\n\n") {
+                text.push('\n');
+            }
+            text.push_str(HOST_SECTION);
+            text.push('\n');
+            text.push_str(WRAPPER_LINE);
             if linker == Linker::Lld {
-                if !text.is_empty() && !text.ends_with("\n\n") {
-                    text.push('\n');
-                }
-                text.push_str(LLD_SECTION);
+                text.push_str(LLD_FLAGS_LINE);
             }
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, text).unwrap();
@@ -84,10 +89,15 @@ impl Settings {
         let config = std::fs::read_to_string(scratch.root().join(".cargo").join("config.toml"))
             .unwrap_or_default();
         let host = section(&config, HOST_SECTION);
-        let linker = if host.contains("fuse-ld=lld") {
+        let cc = if host.contains("fuse-ld=lld") {
             "lld"
         } else {
             "cc (system default)"
+        };
+        let linker = if host.contains("hotswap_link") {
+            format!("hotswap-link, then {cc}")
+        } else {
+            cc.to_string()
         };
         json!({ "profile_dev": profile_dev_text(&manifest), "linker": linker })
     }

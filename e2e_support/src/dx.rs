@@ -128,9 +128,16 @@ impl Dx {
         let folder = command
             .get_current_dir()
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        // Apps made by scripts/new name `hotswap-link` as their linker: this
+        // checkout's build of it comes first on PATH.
+        let link = crate::hotswap_link();
+        let mut path = std::ffi::OsString::from(link.parent().unwrap());
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
         command
             .env("NO_COLOR", "1")
-            .env("CARGO_TERM_COLOR", "never");
+            .env("CARGO_TERM_COLOR", "never")
+            .env("PATH", path);
         let process = LoggedProcess::spawn(
             &mut command,
             "dx",

@@ -33,6 +33,13 @@ impl Scratch {
                 std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
                 std::fs::write(&dest, source).unwrap();
             }
+            // Scripts stay executable (the linker script .cargo/config.toml names, for one).
+            let mode = std::fs::metadata(checkout.join(file))
+                .unwrap()
+                .permissions();
+            if std::fs::metadata(&dest).unwrap().permissions() != mode {
+                std::fs::set_permissions(&dest, mode).unwrap();
+            }
         }
         let keep: HashSet<PathBuf> = files.into_iter().collect();
         remove_others(&root, &root, &keep);

@@ -29,6 +29,15 @@ fn each_bad_setup_gets_one_line() {
         check(app, &old_dx, &[]).fails_with("dx is 0.7.9 but hot-patching needs dioxus-cli 0.7.10");
     }
 
+    let old_link = tools(&page, "old_link", &[("hotswap-link", "hotswap-link 0.0.9")]);
+    check(&server, &old_link, &[]).fails_with(
+        "hotswap-link is 0.0.9 but hotswap_runtime is 0.1.0: run hotswap's scripts/setup",
+    );
+    let no_link = tools(&page, "no_link", &[]);
+    stand_in(&no_link, "hotswap-link", "exit 127");
+    check(&server, &no_link, &[])
+        .fails_with("hotswap-link not found (hotswap-link): run hotswap's scripts/setup");
+
     let other_cli = tools(
         &page,
         "other_cli",
@@ -219,7 +228,8 @@ fn check(app: &App, bin: &Path, envs: &[(&str, &str)]) -> Outcome {
 }
 
 /// A folder of stand-in tools that answer `--version` like the right ones
-/// (dx 0.7.10, wasm-bindgen 0.2.127, esbuild 0.27.3), except for `versions`.
+/// (dx 0.7.10, wasm-bindgen 0.2.127, esbuild 0.27.3, hotswap-link 0.1.0),
+/// except for `versions`.
 fn tools(app: &App, name: &str, versions: &[(&str, &str)]) -> PathBuf {
     let bin = app.path("target/stand-ins").join(name);
     std::fs::create_dir_all(&bin).unwrap();
@@ -227,6 +237,7 @@ fn tools(app: &App, name: &str, versions: &[(&str, &str)]) -> PathBuf {
         ("dx", "dioxus 0.7.10 (stand-in)"),
         ("wasm-bindgen", "wasm-bindgen 0.2.127"),
         ("esbuild", "0.27.3"),
+        ("hotswap-link", "hotswap-link 0.1.0"),
     ] {
         let version = versions
             .iter()

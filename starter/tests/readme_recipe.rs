@@ -24,16 +24,22 @@ fn the_recipe_matches_the_templates() {
             let template = checkout_root().join("templates").join(kind);
             let recipe: Vec<&Block> = blocks.iter().filter(|b| b.heading == heading).collect();
             let langs: Vec<&str> = recipe.iter().map(|b| b.lang.as_str()).collect();
-            let typed_in_order = langs.first() == Some(&"toml")
+            let tomls = langs.iter().take_while(|lang| **lang == "toml").count();
+            let typed_in_order = tomls >= 1
                 && langs.last() == Some(&"sh")
-                && langs[1..langs.len() - 1].iter().all(|lang| *lang == "rust");
+                && langs[tomls..langs.len() - 1]
+                    .iter()
+                    .all(|lang| *lang == "rust");
             assert!(
                 typed_in_order,
-                "{readme}, {heading:?}: expected Cargo.toml lines, then Rust, then the commands; found {langs:?}"
+                "{readme}, {heading:?}: expected Cargo.toml (and .cargo/config.toml) lines, then Rust, then the commands; found {langs:?}"
             );
             for block in recipe {
                 let what = format!("{readme}, {heading:?}");
                 match block.lang.as_str() {
+                    "toml" if block.lines.iter().any(|l| l.starts_with("[target.")) => {
+                        cargo_config_in_template(&what, block, &template)
+                    }
                     "toml" => toml_lines_in_template(&what, block, &template),
                     "rust" => rust_lines_in_template(&what, block, &template),
                     "sh" => commands_in_dev_script(&what, block, &template, name),
@@ -79,6 +85,19 @@ fn toml_lines_in_template(what: &str, block: &Block, template: &Path) {
         }
     }
     assert!(dependency, "{what}: the toml block names hotswap_runtime");
+}
+
+/// A `.cargo/config.toml` block: the template has those lines in its own.
+fn cargo_config_in_template(what: &str, block: &Block, template: &Path) {
+    let config = read(&template.join(".cargo/config.toml"));
+    let template_lines: Vec<&str> = config.lines().map(str::trim).collect();
+    for line in code_lines(block, " #") {
+        assert!(
+            template_lines.contains(&line),
+            "{what}: `{line}` is not in {}/.cargo/config.toml",
+            template.display()
+        );
+    }
 }
 
 fn rust_lines_in_template(what: &str, block: &Block, template: &Path) {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, SymbolSection};
 
-use crate::elf::{hash, hash_zeros, is_writable_data, BaseStatic};
+use crate::elf::{hash, hash_zeros, is_writable_data, path_key, BaseStatic};
 
 #[derive(Debug, Default)]
 pub struct Base {
@@ -15,6 +15,9 @@ pub struct Base {
     pub statics: HashMap<String, BaseStatic>,
     /// Every thread-local the base defines.
     pub thread_locals: HashSet<String>,
+    /// The base's statics at the wanted statics' paths (`elf::path_key`), by
+    /// path: a static at the same path under another name changed type.
+    pub paths: HashMap<String, Vec<String>>,
     /// Running address minus file address, from the first stub symbol found.
     pub slide: Option<i64>,
 }
@@ -34,6 +37,7 @@ pub fn read(
         .map_err(|e| format!("cannot map {}: {e}", exe.display()))?;
     let object =
         object::File::parse(&*map).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
+    let wanted_paths: HashSet<&str> = wanted.iter().map(|n| path_key(n)).collect();
     let mut base = Base::default();
     for symbol in object.symbols() {
         let Ok(name) = symbol.name() else {
@@ -53,6 +57,13 @@ pub fn read(
         if section.kind() == SectionKind::Tls || section.kind() == SectionKind::UninitializedTls {
             base.thread_locals.insert(name.to_string());
             continue;
+        }
+        let path = path_key(name);
+        if path.len() != name.len() && wanted_paths.contains(path) {
+            base.paths
+                .entry(path.to_string())
+                .or_default()
+                .push(name.to_string());
         }
         if !wanted.contains(name) {
             continue;

@@ -58,6 +58,9 @@ pub enum Unbindable {
     BecameMutable {
         name: String,
     },
+    TypeChanged {
+        name: String,
+    },
     DirectAccess {
         name: String,
         section: String,
@@ -77,6 +80,11 @@ impl std::fmt::Display for Unbindable {
             Unbindable::BecameMutable { name } => write!(
                 f,
                 "static {} changed type: the running program has it immutable, the patch can change it",
+                crate::readable(name)
+            ),
+            Unbindable::TypeChanged { name } => write!(
+                f,
+                "static {} changed type: the running program's value cannot be kept",
                 crate::readable(name)
             ),
             Unbindable::DirectAccess {
@@ -99,56 +107,87 @@ impl std::fmt::Display for Unbindable {
 /// reference needs a name of its own.
 pub const BASE_PREFIX: &str = "hotswap.base.";
 
-/// Writable Rust statics `bytes` defines, with their sizes and initial bytes.
-pub fn defined_statics(bytes: &[u8]) -> object::build::Result<BTreeMap<String, Candidate>> {
-    let builder = Builder::read(bytes)?;
-    let relocated = relocated_ranges(&builder);
-    let mut out = BTreeMap::new();
-    for symbol in &builder.symbols {
-        let Some(section) = symbol.section else {
+/// What one object of the patch defines and names (a cheap read: only the
+/// objects that refer to a bound static are rewritten).
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Writable Rust statics it defines, with their sizes and initial bytes.
+    pub statics: BTreeMap<String, Candidate>,
+    /// Rust thread-locals it defines (the patch gets fresh copies of those).
+    pub thread_locals: Vec<String>,
+    /// Every symbol name it has, defined or not.
+    pub names: HashSet<String>,
+}
+
+pub fn scan(bytes: &[u8]) -> Result<Scan, RewriteError> {
+    use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
+    let file = object::File::parse(bytes)
+        .map_err(|e| RewriteError::Unsupported(format!("not an object: {e}")))?;
+    let mut out = Scan::default();
+    for symbol in file.symbols() {
+        let Ok(name) = symbol.name() else {
             continue;
         };
-        if symbol.st_type() != elf::STT_OBJECT || !is_rust_name(&symbol.name) {
+        if name.is_empty() {
             continue;
         }
-        let sec = builder.sections.get(section);
-        if !is_writable_data(&sec.name, sec.sh_flags) {
+        out.names.insert(name.to_string());
+        let SymbolSection::Section(index) = symbol.section() else {
+            continue;
+        };
+        if !is_rust_name(name.as_bytes()) {
             continue;
         }
-        let start = symbol.st_value;
-        let end = start + symbol.st_size;
-        let init_hash = match &sec.data {
-            SectionData::UninitializedData(_) => Some(hash_zeros(symbol.st_size)),
-            SectionData::Data(data) => {
-                let touched = relocated
-                    .get(&section.index())
-                    .is_some_and(|offsets| offsets.iter().any(|&o| o < end && o + 8 > start));
-                (!touched)
-                    .then(|| data.get(start as usize..end as usize).map(hash))
-                    .flatten()
+        match symbol.kind() {
+            SymbolKind::Tls => out.thread_locals.push(name.to_string()),
+            SymbolKind::Data => {
+                let Ok(section) = file.section_by_index(index) else {
+                    continue;
+                };
+                let object::SectionFlags::Elf { sh_flags } = section.flags() else {
+                    continue;
+                };
+                if !is_writable_data(section.name_bytes().unwrap_or_default(), sh_flags) {
+                    continue;
+                }
+                let (start, size) = (symbol.address(), symbol.size());
+                let init_hash = if section.kind() == object::SectionKind::UninitializedData {
+                    Some(hash_zeros(size))
+                } else {
+                    // Bytes a relocation fills in are not known before linking.
+                    let relocated = section
+                        .relocations()
+                        .any(|(offset, _)| offset < start + size && offset + 8 > start);
+                    match (relocated, section.data_range(start, size)) {
+                        (false, Ok(Some(bytes))) => Some(hash(bytes)),
+                        _ => None,
+                    }
+                };
+                out.statics
+                    .insert(name.to_string(), Candidate { size, init_hash });
             }
-            _ => None,
-        };
-        out.insert(
-            String::from_utf8_lossy(&symbol.name).into_owned(),
-            Candidate {
-                size: symbol.st_size,
-                init_hash,
-            },
-        );
+            _ => {}
+        }
     }
     Ok(out)
 }
 
-/// Thread-locals `bytes` defines (the patch gets fresh copies of those).
-pub fn defined_thread_locals(bytes: &[u8]) -> object::build::Result<Vec<String>> {
-    let builder = Builder::read(bytes)?;
-    Ok(builder
-        .symbols
-        .iter()
-        .filter(|s| s.section.is_some() && s.st_type() == elf::STT_TLS && is_rust_name(&s.name))
-        .map(|s| String::from_utf8_lossy(&s.name).into_owned())
-        .collect())
+/// The path of a legacy-mangled symbol without its hash (`_ZN3app4HITS` for
+/// `_ZN3app4HITS17h0123456789abcdefE`). A static's hash changes with its
+/// type, its path does not: the same path under another name is a type change.
+pub fn path_key(name: &str) -> &str {
+    let bytes = name.as_bytes();
+    let n = bytes.len();
+    if name.starts_with("_ZN")
+        && n > 20
+        && bytes[n - 1] == b'E'
+        && &name[n - 20..n - 17] == "17h"
+        && bytes[n - 17..n - 1].iter().all(u8::is_ascii_hexdigit)
+    {
+        &name[..n - 20]
+    } else {
+        name
+    }
 }
 
 /// The result of rewriting one object.
@@ -164,7 +203,8 @@ pub struct Rewritten {
 /// own symbol, its section's symbol, or an undefined symbol of that name) to
 /// `BASE_PREFIX + name`.
 pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, RewriteError> {
-    let mut builder = Builder::read(bytes)?;
+    let ungrouped = without_groups(bytes)?;
+    let mut builder = Builder::read(&*ungrouped)?;
     if builder.header.e_machine != elf::EM_X86_64 {
         return Err(RewriteError::Unsupported(format!(
             "ELF machine {} (only x86-64 patches are bound to the running program's statics)",
@@ -324,6 +364,14 @@ pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, Rewrit
     }
     if retarget.is_empty() && thunks.is_empty() {
         return Ok(Rewritten::default());
+    }
+    // Former COMDAT groups (see `without_groups`) and the address-significance
+    // table (symbol indices, for identical code folding only) are dropped.
+    for section in builder.sections.iter_mut() {
+        section.sh_flags &= !u64::from(elf::SHF_GROUP);
+        if section.name.as_slice() == b".group" || section.sh_type == SHT_LLVM_ADDRSIG {
+            section.delete = true;
+        }
     }
 
     let mut new_symbols: BTreeMap<String, SymbolId> = BTreeMap::new();
@@ -531,20 +579,57 @@ impl std::fmt::Display for RewriteError {
     }
 }
 
-/// Offsets (per section) that some relocation writes to: bytes there are not
-/// known before linking.
-fn relocated_ranges(builder: &Builder<'_>) -> HashMap<usize, Vec<u64>> {
-    let mut out: HashMap<usize, Vec<u64>> = HashMap::new();
-    for section in &builder.sections {
-        if let (SectionData::Relocation(relocations), Some(target)) =
-            (&section.data, section.sh_info_section)
-        {
-            out.entry(target.index())
-                .or_default()
-                .extend(relocations.iter().map(|r| r.r_offset));
+/// LLVM's address-significance table (not in `object::elf`).
+const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
+
+/// `bytes` with every COMDAT group section (`SHT_GROUP`, which the ELF builder
+/// cannot read) turned into a plain `.group` section, to be dropped. Members
+/// of a group are `linkonce_odr` code and data with weak symbols, so a patch
+/// linked without the groups keeps one definition of each and dead copies of
+/// the others: dx's patch link does not collect garbage anyway. LLVM leaves
+/// `SHF_INFO_LINK` off a group member's relocation section; it is set here
+/// so the builder keeps `sh_info` pointing at the right section.
+fn without_groups(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, RewriteError> {
+    use object::read::elf::{FileHeader, SectionHeader};
+    let header = elf::FileHeader64::<object::Endianness>::parse(bytes)
+        .map_err(|e| RewriteError::Unsupported(format!("not an ELF object: {e}")))?;
+    let endian = header
+        .endian()
+        .map_err(|e| RewriteError::Unsupported(e.to_string()))?;
+    let sections = header
+        .section_headers(endian, bytes)
+        .map_err(|e| RewriteError::Unsupported(e.to_string()))?;
+    if !sections.iter().any(|s| s.sh_type(endian) == elf::SHT_GROUP) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let table = header.e_shoff(endian) as usize;
+    let entry = header.e_shentsize(endian) as usize;
+    let mut out = bytes.to_vec();
+    for (index, section) in sections.iter().enumerate() {
+        // A section header: sh_name (4 bytes), sh_type (4), sh_flags (8), ...
+        let at = table + index * entry;
+        match section.sh_type(endian) {
+            elf::SHT_GROUP => {
+                out[at + 4..at + 8].copy_from_slice(&endian_u32(endian, elf::SHT_PROGBITS));
+            }
+            elf::SHT_REL | elf::SHT_RELA if section.sh_info(endian) != 0 => {
+                let flags = section.sh_flags(endian) | u64::from(elf::SHF_INFO_LINK);
+                out[at + 8..at + 16].copy_from_slice(&match endian {
+                    object::Endianness::Little => flags.to_le_bytes(),
+                    object::Endianness::Big => flags.to_be_bytes(),
+                });
+            }
+            _ => {}
         }
     }
-    out
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+fn endian_u32(endian: object::Endianness, value: u32) -> [u8; 4] {
+    match endian {
+        object::Endianness::Little => value.to_le_bytes(),
+        object::Endianness::Big => value.to_be_bytes(),
+    }
 }
 
 pub fn is_rust_name(name: &[u8]) -> bool {
@@ -571,4 +656,36 @@ pub fn hash(bytes: &[u8]) -> u64 {
 
 pub fn hash_zeros(len: u64) -> u64 {
     (0..len).fold(0xcbf29ce484222325u64, |h, _| h.wrapping_mul(0x100000001b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_key_drops_only_a_legacy_hash() {
+        assert_eq!(path_key("_ZN3app4HITS17h0123456789abcdefE"), "_ZN3app4HITS");
+        assert_eq!(
+            path_key("_ZN3app4HITS17hnothexnothexnotE"),
+            "_ZN3app4HITS17hnothexnothexnotE"
+        );
+        assert_eq!(path_key("_RNvCs123_3app4HITS"), "_RNvCs123_3app4HITS");
+        assert_eq!(path_key("anon.1"), "anon.1");
+    }
+
+    #[test]
+    fn only_statics_that_can_change_are_candidates() {
+        let w = u64::from(elf::SHF_WRITE | elf::SHF_ALLOC);
+        assert!(is_writable_data(b".bss._ZN3app4HITS", w));
+        assert!(is_writable_data(b".data._ZN3app4HITS", w));
+        assert!(!is_writable_data(b".data.rel.ro._ZN3app3REF", w));
+        assert!(!is_writable_data(
+            b".rodata._ZN3app5TABLE",
+            u64::from(elf::SHF_ALLOC)
+        ));
+        assert!(!is_writable_data(
+            b".tbss._ZN3app2TL",
+            w | u64::from(elf::SHF_TLS)
+        ));
+    }
 }

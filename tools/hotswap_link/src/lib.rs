@@ -59,11 +59,13 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
 
     let mut defined = HashMap::new();
     let mut thread_locals = BTreeSet::new();
+    let mut scans = Vec::new();
     for input in &inputs {
         for (name, bytes) in &input.objects {
-            let in_object = |e| format!("cannot read {name}: {e}");
-            defined.extend(elf::defined_statics(bytes).map_err(in_object)?);
-            thread_locals.extend(elf::defined_thread_locals(bytes).map_err(in_object)?);
+            let scan = elf::scan(bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
+            defined.extend(scan.statics.clone());
+            thread_locals.extend(scan.thread_locals.iter().cloned());
+            scans.push(scan.names);
         }
     }
 
@@ -77,6 +79,14 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let mut bind = HashSet::new();
     for (name, candidate) in &defined {
         let Some(known) = base.statics.get(name) else {
+            // The base has a static at this path that the patch no longer
+            // defines: it is this one, with another type (its hash changed).
+            // Statics a macro makes in closures share paths (tracing's
+            // `__CALLSITE`): a new one beside them is new, not changed.
+            let at_path = base.paths.get(elf::path_key(name));
+            if at_path.is_some_and(|names| !names.iter().any(|n| defined.contains_key(n))) {
+                return Err(elf::Unbindable::TypeChanged { name: name.clone() }.to_string());
+            }
             report.fresh.push(name.clone());
             continue;
         };
@@ -107,11 +117,17 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     let mut replaced: HashMap<usize, Vec<OsString>> = HashMap::new();
     let mut bound = BTreeSet::new();
+    let mut names = scans.iter();
     for input in &inputs {
         let mut paths = Vec::new();
         let mut changed = false;
         for (index, (name, bytes)) in input.objects.iter().enumerate() {
-            let rewritten = elf::rewrite(bytes, &bind).map_err(|e| e.to_string())?;
+            let refers = names.next().is_some_and(|names| !names.is_disjoint(&bind));
+            let rewritten = if refers {
+                elf::rewrite(bytes, &bind).map_err(|e| e.to_string())?
+            } else {
+                elf::Rewritten::default()
+            };
             bound.extend(rewritten.bound);
             let path = scratch.join(format!("{}-{index}-{}", input.arg, file_name(name)));
             match rewritten.bytes {

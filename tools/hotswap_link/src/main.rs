@@ -16,7 +16,9 @@ fn main() -> ExitCode {
         println!("hotswap-link {}", hotswap_link::VERSION);
         return ExitCode::SUCCESS;
     }
-    match classify(&args, |name| std::env::var(name).ok()) {
+    let link = classify(&args, |name| std::env::var(name).ok());
+    trace(&format!("{link:?} {args:?}"));
+    match link {
         Link::Plain => real_link(&args),
         Link::DiscardedByDx { output } => match std::fs::write(&output, empty_object()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -34,7 +36,15 @@ fn main() -> ExitCode {
                 }
                 status
             }
-            Err(why) => fail(&format!("{why}. Not patching: dx rebuilds the app instead")),
+            // dx logs a failed link's output ("Failed to generate patch: …")
+            // and carries on with the file: one without `main` makes it give
+            // up on the patch and rebuild the app, which this save needs.
+            Err(why) => {
+                if let Err(e) = std::fs::write(&patch.output, empty_object()) {
+                    eprintln!("hotswap-link: cannot write {}: {e}", patch.output.display());
+                }
+                fail(&format!("{why}. Not patching: dx rebuilds the app instead"))
+            }
         },
     }
 }
@@ -60,5 +70,20 @@ fn empty_object() -> Vec<u8> {
 
 fn fail(message: &str) -> ExitCode {
     eprintln!("hotswap-link: {message}");
+    trace(message);
     ExitCode::FAILURE
+}
+
+/// `HOTSWAP_LINK_LOG=<file>`: every link and its outcome, for debugging.
+fn trace(line: &str) {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("HOTSWAP_LINK_LOG") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
 }

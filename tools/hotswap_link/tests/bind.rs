@@ -77,7 +77,7 @@ fn a_rewritten_patch_counts_in_the_running_programs_statics() {
     let object = compile(&dir, "patch", PATCH);
     let bytes = std::fs::read(&object).unwrap();
 
-    let defined = elf::defined_statics(&bytes).unwrap();
+    let defined = elf::scan(&bytes).unwrap().statics;
     let hits = name_of(&defined, "HITS");
     let raw = name_of(&defined, "RAW");
     assert!(
@@ -135,6 +135,42 @@ fn without_the_rewrite_the_patch_counts_in_its_own_copy() {
     assert_eq!(bump(), 1);
 }
 
+/// With `std`, generic code comes in COMDAT groups, which the rewrite drops.
+const GROUPED: &str = r#"
+use std::sync::atomic::{AtomicU64, Ordering};
+static HITS: AtomicU64 = AtomicU64::new(0);
+
+pub fn count(items: Vec<u64>) -> u64 {
+    let total: u64 = items.iter().sum();
+    HITS.fetch_add(total, Ordering::SeqCst) + total
+}
+"#;
+
+#[test]
+fn an_object_with_comdat_groups_still_links() {
+    let dir = scratch("grouped");
+    let object = compile(&dir, "grouped", GROUPED);
+    let bytes = std::fs::read(&object).unwrap();
+    let defined = elf::scan(&bytes).unwrap().statics;
+    let hits = name_of(&defined, "HITS");
+    let rewritten = elf::rewrite(&bytes, &[hits.clone()].into()).unwrap();
+    let rewritten_path = dir.join("grouped-bound.o");
+    std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
+    let statics = dir.join("statics.o");
+    let addresses = [(hits, (0x1000, 8))].into();
+    std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
+    // Linked, not loaded: std stays undefined, as in a patch dx links.
+    let status = Command::new("cc")
+        .args(["-shared", "-nostdlib", "-fuse-ld=lld"])
+        .arg(&rewritten_path)
+        .arg(&statics)
+        .arg("-o")
+        .arg(dir.join("libgrouped.so"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 static LIVE_COUNT: AtomicU64 = AtomicU64::new(7);
 
 #[test]
@@ -142,7 +178,7 @@ fn a_static_mut_read_and_written_directly_goes_through_a_thunk() {
     let dir = scratch("direct");
     let object = compile(&dir, "direct", DIRECT);
     let bytes = std::fs::read(&object).unwrap();
-    let defined = elf::defined_statics(&bytes).unwrap();
+    let defined = elf::scan(&bytes).unwrap().statics;
     let count = name_of(&defined, "COUNT");
 
     // Not asked to bind it (the base does not have it): the object is left alone.
