@@ -91,6 +91,11 @@ fn edits_patch_the_page_without_a_reload() {
     ] {
         assert!(overlay.contains(said), "expected {said:?} in {overlay:?}");
     }
+    // A click now panics too (the view's panic left the count borrowed): the
+    // overlay keeps naming the first panic, and the count is untouched.
+    browser.eval("document.querySelector('#incrementButton').click()");
+    assert_eq!(text(&mut browser, "#hotswap-status"), overlay);
+    assert_eq!(text(&mut browser, "#counter"), "123");
 
     step("fixing the panic: the page reloads by itself, with its count");
     let patches_before = dx.count("Hot-patching:");

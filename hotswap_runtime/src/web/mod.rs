@@ -210,8 +210,11 @@ fn remember_panics() {
                 .is_some_and(|session| session.patch_in_flight())
         });
         // A patch that fails to load is reported as such (`on_page_errors`).
-        if !loading_a_patch {
-            PANICKED.set(true);
+        // After a first panic, later ones are often its echo (a `RefCell`
+        // it left borrowed): the overlay keeps showing the first.
+        if !loading_a_patch && PANICKED.replace(true) {
+            tracing::error!("panicked again, after the panic shown in the overlay: {info}");
+        } else if !loading_a_patch {
             Web.report(Status::Panicked {
                 message: info.payload_as_str().unwrap_or("(no message)").to_string(),
                 at: info
