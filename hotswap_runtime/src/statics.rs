@@ -14,6 +14,7 @@ use std::sync::Mutex;
 pub(crate) struct LinkReport {
     pub version: String,
     pub bound: Vec<String>,
+    pub bound_thread_locals: Vec<String>,
     pub initialiser_changed: Vec<String>,
     pub fresh: Vec<String>,
     pub thread_locals: Vec<String>,
@@ -36,6 +37,7 @@ impl LinkReport {
             let value = value.to_string();
             match kind {
                 "bound" => report.bound.push(value),
+                "bound-thread-local" => report.bound_thread_locals.push(value),
                 "initialiser-changed" => report.initialiser_changed.push(value),
                 "fresh" => report.fresh.push(value),
                 "thread-local" => report.thread_locals.push(value),
@@ -96,7 +98,7 @@ impl LinkReport {
                 "tls",
                 name,
                 format!(
-                    "thread-local {} starts from its initial value in patched code (natively a patch has thread-locals of its own)",
+                    "thread-local {} starts from its initial value in patched code (reached through __tls_get_addr, which a patch answers with a copy of its own)",
                     name
                 ),
             );
@@ -138,6 +140,7 @@ mod tests {
     const REPORT: &str = "hotswap-link 0.1.0\n\
         bound app::HITS\n\
         bound app::ID\n\
+        bound-thread-local app::CURRENT\n\
         initialiser-changed app::ID\n\
         fresh app::NEW\n\
         thread-local app::TL\n\

@@ -13,8 +13,9 @@ use crate::elf::{hash, hash_zeros, is_writable_data, path_key, BaseStatic};
 pub struct Base {
     /// The wanted statics the base has, by name.
     pub statics: HashMap<String, BaseStatic>,
-    /// Every thread-local the base defines.
-    pub thread_locals: HashSet<String>,
+    /// Every thread-local the base defines: its offset from the thread
+    /// pointer in the running program (x86-64: negative), and its size.
+    pub thread_locals: HashMap<String, (i64, u64)>,
     /// The base's statics at the wanted statics' paths (`elf::path_key`), by
     /// path: a static at the same path under another name changed type.
     pub paths: HashMap<String, Vec<String>>,
@@ -35,8 +36,9 @@ pub fn read(
     // would only make this link fail.
     let map = unsafe { memmap2::Mmap::map(&file) }
         .map_err(|e| format!("cannot map {}: {e}", exe.display()))?;
-    let object =
-        object::File::parse(&*map).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
+    let object = object::read::elf::ElfFile64::<object::Endianness>::parse(&*map)
+        .map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
+    let tls_end = tls_block_end(&object);
     let wanted_paths: HashSet<&str> = wanted.iter().map(|n| path_key(n)).collect();
     let mut base = Base::default();
     for symbol in object.symbols() {
@@ -55,7 +57,11 @@ pub fn read(
             continue;
         };
         if section.kind() == SectionKind::Tls || section.kind() == SectionKind::UninitializedTls {
-            base.thread_locals.insert(name.to_string());
+            if let Some(end) = tls_end {
+                let tpoff = symbol.address() as i64 - end as i64;
+                base.thread_locals
+                    .insert(name.to_string(), (tpoff, symbol.size()));
+            }
             continue;
         }
         let path = path_key(name);
@@ -89,6 +95,24 @@ pub fn read(
         );
     }
     Ok(base)
+}
+
+/// Where the executable's thread-locals end, relative to the thread pointer
+/// (x86-64 keeps the executable's TLS block right below it): the block's size
+/// rounded up to its alignment, the way glibc places it (`_dl_determine_tlsoffset`,
+/// with the segment's misalignment `firstbyte`) and the linker resolves
+/// local-exec accesses. A thread-local's offset is its `st_value` minus this.
+fn tls_block_end(object: &object::read::elf::ElfFile64<'_, object::Endianness>) -> Option<u64> {
+    use object::read::elf::ProgramHeader;
+    let endian = object.endian();
+    let tls = object
+        .elf_program_headers()
+        .iter()
+        .find(|h| h.p_type(endian) == object::elf::PT_TLS)?;
+    let align = tls.p_align(endian).max(1);
+    let firstbyte = (align - (tls.p_vaddr(endian) & (align - 1))) & (align - 1);
+    let size = tls.p_memsz(endian);
+    Some((size - firstbyte).div_ceil(align) * align + firstbyte)
 }
 
 /// The running addresses dx's stub gives the symbols the patch leaves

@@ -19,7 +19,7 @@
 //! [`Unbindable`] and the patch is refused, never linked with a second copy.
 //! Debug info keeps pointing at the patch's own (now unused) copy.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use object::build::elf::{Builder, SectionData, SectionId, SymbolId};
 use object::build::Id;
@@ -61,6 +61,9 @@ pub enum Unbindable {
     TypeChanged {
         name: String,
     },
+    NewThreadLocal {
+        name: String,
+    },
     DirectAccess {
         name: String,
         section: String,
@@ -80,6 +83,11 @@ impl std::fmt::Display for Unbindable {
             Unbindable::BecameMutable { name } => write!(
                 f,
                 "static {} changed type: the running program has it immutable, the patch can change it",
+                crate::readable(name)
+            ),
+            Unbindable::NewThreadLocal { name } => write!(
+                f,
+                "thread-local {} is new since the app was built: the running threads have no room for it",
                 crate::readable(name)
             ),
             Unbindable::TypeChanged { name } => write!(
@@ -113,8 +121,8 @@ pub const BASE_PREFIX: &str = "hotswap.base.";
 pub struct Scan {
     /// Writable Rust statics it defines, with their sizes and initial bytes.
     pub statics: BTreeMap<String, Candidate>,
-    /// Rust thread-locals it defines (the patch gets fresh copies of those).
-    pub thread_locals: Vec<String>,
+    /// Rust thread-locals it defines, with their sizes.
+    pub thread_locals: Vec<(String, u64)>,
     /// Every symbol name it has, defined or not.
     pub names: HashSet<String>,
 }
@@ -139,7 +147,7 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, RewriteError> {
             continue;
         }
         match symbol.kind() {
-            SymbolKind::Tls => out.thread_locals.push(name.to_string()),
+            SymbolKind::Tls => out.thread_locals.push((name.to_string(), symbol.size())),
             SymbolKind::Data => {
                 let Ok(section) = file.section_by_index(index) else {
                     continue;
@@ -197,12 +205,26 @@ pub struct Rewritten {
     pub bytes: Option<Vec<u8>>,
     /// The statics whose references now go to the base's copy.
     pub bound: Vec<String>,
+    /// The thread-locals whose accesses now reach the running program's.
+    pub bound_thread_locals: Vec<String>,
+    /// Thread-locals of the running program the patch reaches in a way that
+    /// keeps its own copy (through `__tls_get_addr`).
+    pub unbound_thread_locals: Vec<String>,
 }
 
 /// Retargets every reference in `bytes` to a static named in `bind` (by its
 /// own symbol, its section's symbol, or an undefined symbol of that name) to
 /// `BASE_PREFIX + name`.
-pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, RewriteError> {
+/// The prefix of the undefined symbol each bound thread-local's GOT entry
+/// refers to: an absolute symbol whose value is the thread-local's offset from
+/// the thread pointer in the running program.
+pub const TPOFF_PREFIX: &str = "hotswap.tpoff.";
+
+pub fn rewrite(
+    bytes: &[u8],
+    bind: &HashSet<String>,
+    tls: &HashMap<String, i64>,
+) -> Result<Rewritten, RewriteError> {
     let ungrouped = without_groups(bytes)?;
     let mut builder = Builder::read(&*ungrouped)?;
     if builder.header.e_machine != elf::EM_X86_64 {
@@ -238,7 +260,19 @@ pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, Rewrit
             }
         }
     }
-    if by_symbol.is_empty() {
+    let tls_symbols: HashMap<usize, String> = builder
+        .symbols
+        .iter()
+        .filter(|s| s.st_type() == elf::STT_TLS)
+        .map(|s| {
+            (
+                s.id().index(),
+                String::from_utf8_lossy(&s.name).into_owned(),
+            )
+        })
+        .filter(|(_, name)| tls.contains_key(name))
+        .collect();
+    if by_symbol.is_empty() && tls_symbols.is_empty() {
         return Ok(Rewritten::default());
     }
     let section_of_symbol: HashMap<usize, SectionId> = builder
@@ -253,6 +287,7 @@ pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, Rewrit
     let mut retarget: Vec<Retarget> = Vec::new();
     let mut opcode_edits: Vec<(SectionId, usize)> = Vec::new();
     let mut thunks: Vec<ThunkSite> = Vec::new();
+    let mut tls_plan = TlsPlan::default();
     for section in &builder.sections {
         let SectionData::Relocation(relocations) = &section.data else {
             continue;
@@ -276,6 +311,10 @@ pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, Rewrit
             let Some(symbol) = relocation.symbol else {
                 continue;
             };
+            if let Some(name) = tls_symbols.get(&symbol.index()) {
+                tls_plan.add(section.id(), target, index, relocation, name, tls[name]);
+                continue;
+            }
             let Some(own_name) = by_symbol.get(&symbol.index()) else {
                 continue;
             };
@@ -362,8 +401,11 @@ pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, Rewrit
             }
         }
     }
-    if retarget.is_empty() && thunks.is_empty() {
-        return Ok(Rewritten::default());
+    if retarget.is_empty() && thunks.is_empty() && tls_plan.is_empty() {
+        return Ok(Rewritten {
+            unbound_thread_locals: tls_plan.unbound.into_iter().collect(),
+            ..Rewritten::default()
+        });
     }
     // Former COMDAT groups (see `without_groups`) and the address-significance
     // table (symbol indices, for identical code folding only) are dropped.
@@ -383,12 +425,8 @@ pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, Rewrit
         if new_symbols.contains_key(name) {
             continue;
         }
-        let symbol = builder.symbols.add();
-        symbol.name = format!("{BASE_PREFIX}{name}").into_bytes().into();
-        symbol.set_st_info(elf::STB_GLOBAL, elf::STT_NOTYPE);
-        symbol.st_other = elf::STV_HIDDEN;
-        symbol.st_shndx = elf::SHN_UNDEF;
-        new_symbols.insert(name.clone(), symbol.id());
+        let symbol = undefined_symbol(&mut builder, &format!("{BASE_PREFIX}{name}"));
+        new_symbols.insert(name.clone(), symbol);
     }
     for (section, at) in opcode_edits {
         let section = builder.sections.get_mut(section);
@@ -409,6 +447,7 @@ pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, Rewrit
     if !thunks.is_empty() {
         add_thunks(&mut builder, thunks, &new_symbols)?;
     }
+    let (bound_thread_locals, unbound_thread_locals) = tls_plan.apply(&mut builder);
     // LLVM names sections from the symbol string table; the builder writes
     // section names to a table of their own.
     if !builder
@@ -427,7 +466,97 @@ pub fn rewrite(bytes: &[u8], bind: &HashSet<String>) -> Result<Rewritten, Rewrit
     Ok(Rewritten {
         bytes: Some(out),
         bound: new_symbols.into_keys().collect(),
+        bound_thread_locals,
+        unbound_thread_locals,
     })
+}
+
+/// How the patch's references to the running program's thread-locals are
+/// pointed at the program's own copies. The program is an executable, so
+/// its thread-locals sit at fixed offsets from the thread pointer: a
+/// local-exec access (`R_X86_64_TPOFF32`, which would not even link into a
+/// shared library) gets that offset written in, and an initial-exec one
+/// (`R_X86_64_GOTTPOFF`) loads it from a GOT slot holding the same constant.
+/// General- and local-dynamic accesses (`__tls_get_addr`) keep the patch's copy.
+#[derive(Default)]
+struct TlsPlan {
+    written: Vec<(SectionId, SectionId, usize, u64, i32)>,
+    through_got: Vec<(SectionId, usize, String)>,
+    bound: BTreeSet<String>,
+    unbound: BTreeSet<String>,
+}
+
+impl TlsPlan {
+    fn add(
+        &mut self,
+        rela: SectionId,
+        target: SectionId,
+        index: usize,
+        relocation: &object::build::elf::Relocation,
+        name: &str,
+        tpoff: i64,
+    ) {
+        match relocation.r_type {
+            elf::R_X86_64_TPOFF32 => match i32::try_from(tpoff + relocation.r_addend) {
+                Ok(value) => {
+                    self.written
+                        .push((rela, target, index, relocation.r_offset, value));
+                    self.bound.insert(name.to_string());
+                }
+                Err(_) => {
+                    self.unbound.insert(name.to_string());
+                }
+            },
+            elf::R_X86_64_GOTTPOFF => {
+                self.through_got.push((rela, index, name.to_string()));
+                self.bound.insert(name.to_string());
+            }
+            _ => {
+                self.unbound.insert(name.to_string());
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.written.is_empty() && self.through_got.is_empty()
+    }
+
+    /// Returns the thread-locals bound and those left to the patch.
+    fn apply(self, builder: &mut Builder<'_>) -> (Vec<String>, Vec<String>) {
+        for (rela, target, index, offset, value) in self.written {
+            if let SectionData::Data(data) = &mut builder.sections.get_mut(target).data {
+                let at = offset as usize;
+                data.to_mut()[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            }
+            if let SectionData::Relocation(list) = &mut builder.sections.get_mut(rela).data {
+                list[index].r_type = elf::R_X86_64_NONE;
+                list[index].symbol = None;
+                list[index].r_addend = 0;
+            }
+        }
+        let mut symbols: BTreeMap<String, SymbolId> = BTreeMap::new();
+        for (rela, index, name) in self.through_got {
+            let symbol = *symbols
+                .entry(name.clone())
+                .or_insert_with(|| undefined_symbol(builder, &format!("{TPOFF_PREFIX}{name}")));
+            if let SectionData::Relocation(list) = &mut builder.sections.get_mut(rela).data {
+                // Same field, same addend: the slot now holds the offset itself.
+                list[index].r_type = elf::R_X86_64_GOTPCREL;
+                list[index].symbol = Some(symbol);
+            }
+        }
+        let unbound = self.unbound.difference(&self.bound).cloned().collect();
+        (self.bound.into_iter().collect(), unbound)
+    }
+}
+
+fn undefined_symbol(builder: &mut Builder<'_>, name: &str) -> SymbolId {
+    let symbol = builder.symbols.add();
+    symbol.name = name.as_bytes().to_vec().into();
+    symbol.set_st_info(elf::STB_GLOBAL, elf::STT_NOTYPE);
+    symbol.st_other = elf::STV_HIDDEN;
+    symbol.st_shndx = elf::SHN_UNDEF;
+    symbol.id()
 }
 
 /// A relocation pointed at a bound static's new symbol.

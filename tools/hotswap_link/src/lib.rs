@@ -58,7 +58,7 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let inputs = read_inputs(args, &patch.stub)?;
 
     let mut defined = HashMap::new();
-    let mut thread_locals = BTreeSet::new();
+    let mut thread_locals = BTreeMap::new();
     let mut scans = Vec::new();
     for input in &inputs {
         for (name, bytes) in &input.objects {
@@ -68,6 +68,8 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
             scans.push(scan.names);
         }
     }
+    // Thread-locals named anywhere in the patch, defined there or not.
+    let tls_named: HashSet<&String> = scans.iter().flatten().collect();
 
     let stub = std::fs::read(&patch.stub)
         .map_err(|e| format!("cannot read dx's stub {}: {e}", patch.stub.display()))?;
@@ -106,9 +108,28 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         }
         bind.insert(name.clone());
     }
-    report.thread_locals = thread_locals
-        .into_iter()
-        .filter(|name| base.thread_locals.contains(name))
+    // Thread-locals: the patch's own definitions must fit the running
+    // program's (a new one has no slot in the running threads), and every
+    // reference to one the program has is pointed at the program's.
+    for (name, size) in &thread_locals {
+        match base.thread_locals.get(name) {
+            None => return Err(elf::Unbindable::NewThreadLocal { name: name.clone() }.to_string()),
+            Some(&(_, known)) if known != *size => {
+                return Err(elf::Unbindable::SizeChanged {
+                    name: name.clone(),
+                    base: known,
+                    now: *size,
+                }
+                .to_string())
+            }
+            Some(_) => {}
+        }
+    }
+    let tls: HashMap<String, i64> = base
+        .thread_locals
+        .iter()
+        .filter(|(name, _)| tls_named.contains(*name))
+        .map(|(name, &(tpoff, _))| (name.clone(), tpoff))
         .collect();
 
     let scratch = patch.output.with_extension("hotswap.d");
@@ -117,18 +138,23 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     let mut replaced: HashMap<usize, Vec<OsString>> = HashMap::new();
     let mut bound = BTreeSet::new();
+    let (mut bound_tls, mut unbound_tls) = (BTreeSet::new(), BTreeSet::new());
     let mut names = scans.iter();
     for input in &inputs {
         let mut paths = Vec::new();
         let mut changed = false;
         for (index, (name, bytes)) in input.objects.iter().enumerate() {
-            let refers = names.next().is_some_and(|names| !names.is_disjoint(&bind));
+            let refers = names.next().is_some_and(|names| {
+                !names.is_disjoint(&bind) || names.iter().any(|n| tls.contains_key(n))
+            });
             let rewritten = if refers {
-                elf::rewrite(bytes, &bind).map_err(|e| e.to_string())?
+                elf::rewrite(bytes, &bind, &tls).map_err(|e| e.to_string())?
             } else {
                 elf::Rewritten::default()
             };
             bound.extend(rewritten.bound);
+            bound_tls.extend(rewritten.bound_thread_locals);
+            unbound_tls.extend(rewritten.unbound_thread_locals);
             let path = scratch.join(format!("{}-{index}-{}", input.arg, file_name(name)));
             match rewritten.bytes {
                 Some(new) => {
@@ -153,7 +179,7 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
             Some(paths) => new_args.extend(paths),
             None => new_args.push(arg.clone()),
         }
-        if !bound.is_empty() && Path::new(arg) == patch.stub {
+        if (!bound.is_empty() || !bound_tls.is_empty()) && Path::new(arg) == patch.stub {
             let slide = base.slide.ok_or_else(|| {
                 format!(
                     "cannot tell where the running program is mapped: none of the symbols in dx's stub {} is in {}",
@@ -161,22 +187,29 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
                     patch.base.display()
                 )
             })?;
-            let running = bound
+            let mut symbols: Vec<(String, u64, u64)> = bound
                 .iter()
                 .map(|name| {
                     let known = &base.statics[name];
                     (
-                        name.clone(),
-                        ((known.address as i64 + slide) as u64, known.size),
+                        format!("{}{name}", elf::BASE_PREFIX),
+                        (known.address as i64 + slide) as u64,
+                        known.size,
                     )
                 })
                 .collect();
+            symbols.extend(bound_tls.iter().map(|name| {
+                let (tpoff, size) = base.thread_locals[name];
+                (format!("{}{name}", elf::TPOFF_PREFIX), tpoff as u64, size)
+            }));
             let path = scratch.join("base-statics.o");
-            write(&path, &statics_object(&running)?)?;
+            write(&path, &statics_object(&symbols)?)?;
             new_args.push(path.into_os_string());
         }
     }
     report.bound = bound.into_iter().collect();
+    report.bound_thread_locals = bound_tls.iter().cloned().collect();
+    report.thread_locals = unbound_tls.difference(&bound_tls).cloned().collect();
     report.micros = started.elapsed().as_micros() as u64;
     Ok(Bound {
         args: new_args,
@@ -185,16 +218,18 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     })
 }
 
-/// An object defining `hotswap.base.<name>` as the given running address of
-/// each static (hidden and absolute: the GOT slots get these values at link
-/// time, no dynamic relocation needed).
-pub fn statics_object(addresses: &BTreeMap<String, (u64, u64)>) -> Result<Vec<u8>, String> {
+/// An object defining each `(name, value, size)` as an absolute symbol:
+/// the running address of a bound static (`hotswap.base.<name>`) or the
+/// thread-pointer offset of a bound thread-local (`hotswap.tpoff.<name>`).
+/// Hidden and absolute, so the linker fills the GOT slots at link time, with
+/// no dynamic relocation.
+pub fn statics_object(symbols: &[(String, u64, u64)]) -> Result<Vec<u8>, String> {
     let mut object = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
-    for (name, &(address, size)) in addresses {
+    for (name, value, size) in symbols {
         object.add_symbol(Symbol {
-            name: format!("{}{name}", elf::BASE_PREFIX).into_bytes(),
-            value: address,
-            size,
+            name: name.as_bytes().to_vec(),
+            value: *value,
+            size: *size,
             kind: SymbolKind::Data,
             scope: SymbolScope::Linkage,
             weak: false,

@@ -13,6 +13,8 @@ pub struct Report {
     /// Statics the running program does not have: the patch's own, fresh
     /// with every patch until a rebuild.
     pub fresh: Vec<String>,
+    /// Thread-locals now shared with the running program.
+    pub bound_thread_locals: Vec<String>,
     /// Thread-locals patched code gets its own (initial) copy of.
     pub thread_locals: Vec<String>,
     /// How long binding took, in microseconds.
@@ -29,6 +31,7 @@ impl Report {
         let mut out = format!("hotswap-link {}\n", crate::VERSION);
         for (kind, names) in [
             ("bound", &self.bound),
+            ("bound-thread-local", &self.bound_thread_locals),
             ("initialiser-changed", &self.initialiser_changed),
             ("fresh", &self.fresh),
             ("thread-local", &self.thread_locals),

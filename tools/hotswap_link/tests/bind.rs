@@ -3,7 +3,7 @@
 //! statics object, loaded into this process as subsecond loads a patch, and
 //! its code then counts in *this* process's statics.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,18 +86,17 @@ fn a_rewritten_patch_counts_in_the_running_programs_statics() {
     );
 
     let bind: HashSet<String> = [hits.clone(), raw.clone()].into();
-    let rewritten = elf::rewrite(&bytes, &bind).unwrap();
+    let rewritten = elf::rewrite(&bytes, &bind, &HashMap::new()).unwrap();
     let mut expected = vec![hits.clone(), raw.clone()];
     expected.sort();
     assert_eq!(rewritten.bound, expected);
     let rewritten_path = dir.join("patch-bound.o");
     std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
 
-    let addresses: BTreeMap<String, (u64, u64)> = [
-        (hits, (&LIVE_HITS as *const AtomicU64 as u64, 8)),
-        (raw, (LIVE_RAW.as_ptr() as u64, 8)),
-    ]
-    .into();
+    let addresses = [
+        based(&hits, LIVE_HITS.as_ptr() as u64),
+        based(&raw, LIVE_RAW.as_ptr() as u64),
+    ];
     let statics = dir.join("statics.o");
     std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
 
@@ -153,11 +152,11 @@ fn an_object_with_comdat_groups_still_links() {
     let bytes = std::fs::read(&object).unwrap();
     let defined = elf::scan(&bytes).unwrap().statics;
     let hits = name_of(&defined, "HITS");
-    let rewritten = elf::rewrite(&bytes, &[hits.clone()].into()).unwrap();
+    let rewritten = elf::rewrite(&bytes, &[hits.clone()].into(), &HashMap::new()).unwrap();
     let rewritten_path = dir.join("grouped-bound.o");
     std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
     let statics = dir.join("statics.o");
-    let addresses = [(hits, (0x1000, 8))].into();
+    let addresses = [based(&hits, 0x1000)];
     std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
     // Linked, not loaded: std stays undefined, as in a patch dx links.
     let status = Command::new("cc")
@@ -171,6 +170,73 @@ fn an_object_with_comdat_groups_still_links() {
     assert!(status.success());
 }
 
+/// A thread-local in the crate dx rebuilds: an executable's, reached with
+/// local-exec accesses that cannot even be linked into a shared library.
+const THREAD_LOCAL: &str = r#"
+#![allow(dead_code)]
+use std::cell::Cell;
+
+thread_local! {
+    static TL: Cell<u64> = const { Cell::new(0) };
+}
+
+#[no_mangle]
+pub extern "C" fn tl_bump() -> u64 {
+    TL.with(|tl| {
+        tl.set(tl.get() + 1);
+        tl.get()
+    })
+}
+
+fn main() {}
+"#;
+
+thread_local! {
+    static LIVE_TL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[test]
+fn a_thread_local_of_the_executable_is_the_running_threads_own() {
+    let dir = scratch("thread_local");
+    let object = compile_as(&dir, "tl", THREAD_LOCAL, "bin");
+    let bytes = std::fs::read(&object).unwrap();
+    let defined = elf::scan(&bytes).unwrap().thread_locals;
+    let (patch_tl, _) = defined
+        .iter()
+        .find(|(name, _)| name.contains("2TL"))
+        .unwrap_or_else(|| panic!("no TL in {defined:?}"))
+        .clone();
+    // The running program is this test binary: its thread-local's offset.
+    let exe = std::env::current_exe().unwrap();
+    let base = hotswap_link::base::read(&exe, &HashSet::new(), &HashMap::new()).unwrap();
+    let (live_name, &(tpoff, _)) = base
+        .thread_locals
+        .iter()
+        .find(|(name, _)| name.contains("7LIVE_TL"))
+        .expect("this test's LIVE_TL in its own symbol table");
+    LIVE_TL.with(|tl| tl.set(500));
+
+    // Bind the patch's TL to LIVE_TL, as if they were the same static.
+    let tls: HashMap<String, i64> = [(patch_tl.clone(), tpoff)].into();
+    let rewritten = elf::rewrite(&bytes, &HashSet::new(), &tls).unwrap();
+    assert_eq!(
+        rewritten.bound_thread_locals,
+        std::slice::from_ref(&patch_tl),
+        "{live_name}"
+    );
+    let path = dir.join("tl-bound.o");
+    std::fs::write(&path, rewritten.bytes.unwrap()).unwrap();
+    let library = dir.join("libtl.so");
+    link_shared_std(&[&path], &library);
+    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let tl_bump: extern "C" fn() -> u64 = *unsafe { library.get(b"tl_bump") }.unwrap();
+    assert_eq!(tl_bump(), 501, "patched code reads this thread's value");
+    assert_eq!(LIVE_TL.with(|tl| tl.get()), 501, "and writes it");
+    let other = std::thread::spawn(move || tl_bump()).join().unwrap();
+    drop(library);
+    assert_eq!(other, 1, "another thread has its own");
+}
+
 static LIVE_COUNT: AtomicU64 = AtomicU64::new(7);
 
 #[test]
@@ -182,15 +248,15 @@ fn a_static_mut_read_and_written_directly_goes_through_a_thunk() {
     let count = name_of(&defined, "COUNT");
 
     // Not asked to bind it (the base does not have it): the object is left alone.
-    let untouched = elf::rewrite(&bytes, &HashSet::new()).unwrap();
+    let untouched = elf::rewrite(&bytes, &HashSet::new(), &HashMap::new()).unwrap();
     assert!(untouched.bytes.is_none() && untouched.bound.is_empty());
 
-    let rewritten = elf::rewrite(&bytes, &[count.clone()].into()).unwrap();
+    let rewritten = elf::rewrite(&bytes, &[count.clone()].into(), &HashMap::new()).unwrap();
     assert_eq!(rewritten.bound, std::slice::from_ref(&count));
     let rewritten_path = dir.join("direct-bound.o");
     std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
     let statics = dir.join("statics.o");
-    let addresses = [(count, (LIVE_COUNT.as_ptr() as u64, 8))].into();
+    let addresses = [based(&count, LIVE_COUNT.as_ptr() as u64)];
     std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
     let library = dir.join("libdirect.so");
     link_shared(&[&rewritten_path, &statics], &library);
@@ -200,6 +266,24 @@ fn a_static_mut_read_and_written_directly_goes_through_a_thunk() {
     assert_eq!(count(), 8);
     assert_eq!(count(), 9);
     assert_eq!(LIVE_COUNT.load(Ordering::SeqCst), 9);
+}
+
+/// The statics object's entry for a static bound to `address`.
+fn based(name: &str, address: u64) -> (String, u64, u64) {
+    (format!("{}{name}", elf::BASE_PREFIX), address, 8)
+}
+
+/// A patch that uses `std`, linked as dx links one: `std` stays undefined
+/// and resolves to the running process's own (this test binary exports it).
+fn link_shared_std(objects: &[&Path], out: &Path) {
+    let status = Command::new("cc")
+        .args(["-shared", "-nostdlib", "-fuse-ld=lld"])
+        .args(objects)
+        .arg("-o")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "linking {} failed", out.display());
 }
 
 fn toolchain_rlibs(names: &[&str]) -> Vec<PathBuf> {
@@ -248,16 +332,16 @@ fn scratch(name: &str) -> PathBuf {
 /// Compiled the way dx compiles a patch's crate: the dev profile's
 /// `opt-level = 0` (so debug assertions on), position-independent, one object.
 fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
+    compile_as(dir, name, source, "lib")
+}
+
+fn compile_as(dir: &Path, name: &str, source: &str, crate_type: &str) -> PathBuf {
     let source_path = dir.join(format!("{name}.rs"));
     std::fs::write(&source_path, source).unwrap();
     let object = dir.join(format!("{name}.o"));
     let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .args([
-            "--edition=2021",
-            "--crate-type=lib",
-            "--emit=obj",
-            "-Copt-level=0",
-        ])
+        .args(["--edition=2021", "--emit=obj", "-Copt-level=0"])
+        .arg(format!("--crate-type={crate_type}"))
         .args(["-Cpanic=abort", "-Crelocation-model=pic"])
         .arg("--crate-name")
         .arg(name)
