@@ -89,6 +89,26 @@ sweep_patch_leftovers() {
   "$sweeper" "$target" --while-pid $$ &
 }
 
+# dx 0.7.10 can only hot-patch symbols named with the legacy scheme (_ZN...). With v0
+# names (_R..., nightly 1.97's default) the app builds and dx even logs
+# "Hot-patching: ... took N ms", but the new code never runs (dioxus issue #5005).
+# Compile a one-line probe in the app's folder (the first argument, default .), with
+# the toolchain and RUSTFLAGS dx would use there, and stop with one line if its
+# symbols come out v0.
+check_symbol_mangling() {
+  local folder="${1:-.}" probe
+  probe="$(mktemp -d)"
+  echo 'pub fn hotswap_probe() {}' >"$probe/probe.rs"
+  # shellcheck disable=SC2086 # RUSTFLAGS is a list of flags
+  (cd "$folder" && rustc ${RUSTFLAGS:-} --crate-type=lib --emit=obj -o "$probe/probe.o" "$probe/probe.rs") ||
+    { rm -rf "$probe"; die "rustc cannot compile a one-line probe in $folder: check the toolchain (rustup show)"; }
+  if grep -aq '_RNv' "$probe/probe.o"; then
+    rm -rf "$probe"
+    die "$(cd "$folder" && rustc -V) names symbols with the v0 scheme, which dx $DX_VERSION cannot hot-patch (the new code would never run): use the toolchain pinned in rust-toolchain.toml (unset RUSTUP_TOOLCHAIN, no +toolchain), or on nightly add '-Zunstable-options -Csymbol-mangling-version=legacy' to RUSTFLAGS"
+  fi
+  rm -rf "$probe"
+}
+
 # hotswap-link (hotswap's tools/hotswap_link, which its scripts/setup installs)
 # is the linker .cargo/config.toml names: it binds every patch to the running
 # program's statics. Without it, or with another version than the app's

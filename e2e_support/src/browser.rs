@@ -96,14 +96,19 @@ impl Browser {
         browser
     }
 
-    /// Load `url` and wait for its `load` event.
+    /// Load `url` and wait until its document has loaded.
     pub fn goto(&mut self, url: &str) {
+        // The document being left is complete too: mark it, so that only
+        // the new one counts.
+        self.eval("window.__hotswapLeaving = true");
         let result = self.call("Page.navigate", json!({ "url": url }));
         if let Some(error) = result.get("errorText") {
             panic!("cannot load {url}: {error}");
         }
+        let loaded = "!window.__hotswapLeaving && document.readyState === 'complete'";
         wait_until(&format!("{url} to load"), Duration::from_secs(60), || {
-            (self.eval("document.readyState") == "complete").then_some(())
+            // Between the two documents there is nothing to evaluate in.
+            (self.try_eval(loaded) == Ok(json!(true))).then_some(())
         });
     }
 

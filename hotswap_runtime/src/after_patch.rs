@@ -1,16 +1,20 @@
 //! What runs after a patch has landed, and in which order.
 //!
 //! subsecond calls its handlers in the order they were registered, while it
-//! holds its handler lock: a handler that panics poisons that lock and every
-//! later patch fails. So the library registers exactly one handler, and runs
-//! behind it, each with its panics caught:
+//! holds its handler lock. On wasm32 a panic aborts: a handler that panics
+//! leaves that lock held, and every later patch fails inside subsecond. So
+//! the library registers exactly one handler, which only records that a patch
+//! landed ([`record_landing`]); the work runs after subsecond is done
+//! ([`run_pending`]: natively once `apply_patch` returned, in the browser from
+//! a timer of its own), each piece with its panics caught where they unwind:
 //!
 //! 1. every [`Rebuilt`](crate::Rebuilt) value, rebuilt through the new code;
 //! 2. then the app's `on_patch` (and the "patched in N ms" report), which can
 //!    therefore rely on the new router or view already being in place,
 //!    whatever order `main` set them up in.
 
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 
 /// Rebuilds one value; returns false once the value is gone (then it is dropped from the list).
 type Rebuild = Box<dyn FnMut() -> bool + Send>;
@@ -49,12 +53,45 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The hooks of this process, behind subsecond's one handler.
+/// The hooks of this process, run by [`run_pending`] after a patch landed.
 pub(crate) fn hooks() -> &'static Hooks {
-    static HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
+    static HOOKS: OnceLock<Hooks> = OnceLock::new();
     static REGISTERED: Once = Once::new();
-    REGISTERED.call_once(|| subsecond::register_handler(Arc::new(|| hooks().run())));
+    REGISTERED.call_once(|| subsecond::register_handler(Arc::new(record_landing)));
     HOOKS.get_or_init(Hooks::default)
+}
+
+/// A patch landed and its hooks have not run yet.
+static PENDING: AtomicBool = AtomicBool::new(false);
+/// How the platform gets [`run_pending`] called soon, outside the caller.
+static SCHEDULE: OnceLock<fn()> = OnceLock::new();
+
+/// subsecond's handler (and the threaded commit): note the landing, nothing
+/// that could panic, and ask the platform to run the hooks later.
+pub(crate) fn record_landing() {
+    PENDING.store(true, Ordering::SeqCst);
+    if let Some(schedule) = SCHEDULE.get() {
+        schedule();
+    }
+}
+
+/// Set once by a platform whose landings happen in the background (the
+/// browser); without it the code that applied the patch calls [`run_pending`].
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn schedule_with(schedule: fn()) {
+    let _ = SCHEDULE.set(schedule);
+}
+
+/// Whether a patch landed since the last call; the caller then owns its hooks.
+pub(crate) fn take_pending() -> bool {
+    PENDING.swap(false, Ordering::SeqCst)
+}
+
+/// Run the hooks if a patch landed since they last ran.
+pub(crate) fn run_pending() {
+    if take_pending() {
+        hooks().run();
+    }
 }
 
 /// Run `f`, turning a panic into its message.
@@ -71,8 +108,29 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// Tests that run this process's hooks take turns: each counts what ran.
+    pub(crate) static PROCESS_HOOKS: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn the_handler_only_records_and_the_hooks_run_after_it() {
+        let _turn = PROCESS_HOOKS.lock().unwrap_or_else(PoisonError::into_inner);
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = runs.clone();
+        hooks().add_rebuild(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            true
+        });
+        record_landing();
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "the handler ran a hook");
+        run_pending();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        run_pending();
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "one landing, one run");
+    }
 
     #[test]
     #[cfg(debug_assertions)]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use subsecond::HotFn;
 
+#[cfg(debug_assertions)]
 use crate::after_patch;
 
 /// A value built by a hot function and rebuilt after every patch.
@@ -39,24 +40,9 @@ impl<T: Send + Sync + 'static> Rebuilt<T> {
         let rebuilt = Arc::new(Rebuilt {
             current: ArcSwap::from_pointee(HotFn::current(build).call((args.clone(),))),
         });
-        let weak = Arc::downgrade(&rebuilt);
-        after_patch::hooks().add_rebuild(move || {
-            let Some(rebuilt) = weak.upgrade() else {
-                return false;
-            };
-            let args = args.clone();
-            let mut value = None;
-            match after_patch::catch(|| value = Some(HotFn::current(build).call((args,)))) {
-                Ok(()) => rebuilt
-                    .current
-                    .store(Arc::new(value.expect("set by the build"))),
-                Err(panic) => tracing::error!(
-                    value = std::any::type_name::<T>(),
-                    "rebuilding after the patch panicked, keeping the previous value: {panic}"
-                ),
-            }
-            true
-        });
+        // A release build gets no patches: nothing to rebuild.
+        #[cfg(debug_assertions)]
+        rebuild_after_patches(&rebuilt, build, args);
         rebuilt
     }
 
@@ -64,6 +50,34 @@ impl<T: Send + Sync + 'static> Rebuilt<T> {
     pub fn current(&self) -> Arc<T> {
         self.current.load_full()
     }
+}
+
+/// Build `rebuilt` again through `build` after every patch, for as long as it lives.
+#[cfg(debug_assertions)]
+fn rebuild_after_patches<T, A, F>(rebuilt: &Arc<Rebuilt<T>>, build: F, args: A)
+where
+    T: Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
+    F: Fn(A) -> T + Copy + Send + Sync + 'static,
+{
+    let weak = Arc::downgrade(rebuilt);
+    after_patch::hooks().add_rebuild(move || {
+        let Some(rebuilt) = weak.upgrade() else {
+            return false;
+        };
+        let args = args.clone();
+        let mut value = None;
+        match after_patch::catch(|| value = Some(HotFn::current(build).call((args,)))) {
+            Ok(()) => rebuilt
+                .current
+                .store(Arc::new(value.expect("set by the build"))),
+            Err(panic) => tracing::error!(
+                value = std::any::type_name::<T>(),
+                "rebuilding after the patch panicked, keeping the previous value: {panic}"
+            ),
+        }
+        true
+    });
 }
 
 #[cfg(test)]
@@ -95,6 +109,9 @@ mod tests {
 
     #[test]
     fn rebuilds_after_each_patch_and_keeps_the_old_value_when_the_rebuild_panics() {
+        let _turn = after_patch::tests::PROCESS_HOOKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let rebuilt = Rebuilt::new(versioned, 100);
         assert_eq!(*rebuilt.current(), 101);
 

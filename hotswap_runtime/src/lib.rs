@@ -11,14 +11,19 @@
 //!   through `subsecond::HotFn`, rebuilt after every patch, swapped atomically.
 //! - [`subsecond`], re-exported, for per-call boundaries:
 //!   `subsecond::HotFn::current(handle_message).call((msg,))`.
+//! - [`keep`]: state the app keeps when the library must start it again
+//!   (in the browser: the reload that runs the fix of a panic).
 //!
 //! In a release build (`debug_assertions` off) [`connect`] does nothing and
 //! no dev-server code is linked in; hot boundaries become plain calls.
 
+// What follows a patch: nothing does in a release build.
+#[cfg(debug_assertions)]
 mod after_patch;
 pub mod boundary;
 #[cfg(any(test, all(debug_assertions, target_arch = "wasm32")))]
 mod dylink;
+pub mod keep;
 pub mod message;
 pub mod status;
 #[cfg(target_arch = "wasm32")]

@@ -130,7 +130,11 @@ pub fn build_error(text: &str) -> Option<String> {
         return None;
     }
     let html = status.get("data")?.get("error")?.as_str()?;
-    Some(strip_html(html))
+    let text = strip_html(html);
+    // dx 0.7.10 publishes only this line when a patch does not compile (the
+    // compiler's errors stay in its own output), and its advice is about its
+    // terminal view: better say nothing than send the user to press `t`.
+    (!text.starts_with("Cargo build failed - no output location")).then_some(text)
 }
 
 fn strip_html(html: &str) -> String {
@@ -254,6 +258,8 @@ mod tests {
             Some("error[E0308]: mismatched types & more")
         );
         assert_eq!(build_error(r#"{"type":"Ready"}"#), None);
+        let dx = r#"{"type":"BuildError","data":{"error":"Cargo build failed - no output location. Toggle tracing mode (press `t`) for more information."}}"#;
+        assert_eq!(build_error(dx), None, "the overlay says: see dx's output");
         assert_eq!(build_error("garbage"), None);
     }
 }

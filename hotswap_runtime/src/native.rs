@@ -112,6 +112,9 @@ impl Platform for Native {
             Ok(()) => {
                 tracing::debug!(lib, took = ?started.elapsed(), "patch library loaded");
                 crate::statics::log_patch(&lib_path);
+                // subsecond's handler only noted the landing: the rebuilds and
+                // `on_patch` run here, once subsecond has let go of its lock.
+                crate::after_patch::run_pending();
                 return Ok(());
             }
             Err(err) => format!("{err} ({lib})"),
@@ -199,6 +202,21 @@ mod tests {
         /// Returns the socket and the query the client connected with.
         #[allow(clippy::result_large_err)]
         fn accept(&self) -> (Socket, String) {
+            let stream = self.accept_tcp();
+            let mut query = String::new();
+            let socket = tungstenite::accept_hdr(
+                stream,
+                |req: &tungstenite::handshake::server::Request, resp| {
+                    query = req.uri().query().unwrap_or_default().to_string();
+                    Ok(resp)
+                },
+            )
+            .unwrap();
+            (socket, query)
+        }
+
+        /// The client's next TCP connection, before any handshake.
+        fn accept_tcp(&self) -> TcpStream {
             let listener = self.listener.as_ref().expect("started");
             listener.set_nonblocking(true).unwrap();
             let deadline = Instant::now() + TEST_TIMEOUT;
@@ -213,16 +231,7 @@ mod tests {
             };
             stream.set_nonblocking(false).unwrap();
             stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
-            let mut query = String::new();
-            let socket = tungstenite::accept_hdr(
-                stream,
-                |req: &tungstenite::handshake::server::Request, resp| {
-                    query = req.uri().query().unwrap_or_default().to_string();
-                    Ok(resp)
-                },
-            )
-            .unwrap();
-            (socket, query)
+            stream
         }
 
         /// dx stops: the port is closed until `restart`.
@@ -304,7 +313,7 @@ mod tests {
         let (mut socket, _) = dx.accept();
         read_text(&mut socket);
 
-        // dx stops: the connection drops and the port is closed for a while.
+        // dx stops: the connection drops and the port is closed.
         dx.stop();
         drop(socket);
         wait_for(&fake, "the drop to be reported", |shown| {
@@ -312,9 +321,11 @@ mod tests {
                 .iter()
                 .any(|status| matches!(status, Status::Disconnected { .. }))
         });
-        std::thread::sleep(Duration::from_millis(300));
 
+        // dx comes back, still starting: it drops the first attempt before
+        // the handshake. The client must try again after that failure too.
         dx.restart();
+        drop(dx.accept_tcp());
         let (mut socket, _) = dx.accept();
         read_text(&mut socket);
         let patch = patch_for(77, 0);

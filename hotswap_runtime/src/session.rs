@@ -36,6 +36,9 @@ struct InFlight {
     received_ms: f64,
     /// When dx announced it started patching: what "patched in N ms" counts from.
     started_ms: f64,
+    /// Already reported as failed. Kept all the same: if it lands after all,
+    /// that is reported too, and counted.
+    failed: bool,
 }
 
 #[derive(Default)]
@@ -48,6 +51,12 @@ struct State {
     first_build: Option<String>,
     /// dx serves another build than ours: patches are refused.
     other_build: bool,
+    /// The patch libraries applied so far: dx sends its latest one again to
+    /// every client that (re)connects.
+    applied: HashSet<std::path::PathBuf>,
+    /// The latest patch applied: a page that reloads itself takes it along
+    /// (dx 0.7.10 does not send it to the new page).
+    last_applied: Option<JumpTable>,
 }
 
 /// One client's state: which patch is in flight, what was seen.
@@ -87,17 +96,18 @@ impl<P: Platform> Session<P> {
         after_patch::hooks().set_landed(move || session.landed(&on_patch));
     }
 
-    /// A patch has landed: run the app's callback, then report how long it took.
+    /// A patch has landed: report how long it took, then run the app's
+    /// callback (reported first: in the browser a panic in the callback
+    /// aborts, and the patch did land).
     fn landed(&self, on_patch: &dyn Fn()) {
         let in_flight = self.state().in_flight.take();
-        let callback = after_patch::catch(on_patch);
         if let Some(patch) = in_flight {
             let ms = (self.platform.now_ms() - patch.started_ms).max(0.0);
             self.report(Status::Patched {
                 ms: ms.round() as u64,
             });
         }
-        if let Err(message) = callback {
+        if let Err(message) = after_patch::catch(on_patch) {
             self.report(Status::CallbackPanicked { message });
         }
     }
@@ -111,7 +121,9 @@ impl<P: Platform> Session<P> {
         serde_json::json!({ "Log": { "level": "info", "messages": [HELLO] } }).to_string()
     }
 
-    /// Act on one text frame from `/_dioxus`.
+    /// Act on one text frame from `/_dioxus` (the page hands every frame to
+    /// `handle_binary`: it may have held it as bytes first).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn handle_text(&self, text: &str) {
         self.handle(message::parse(text));
     }
@@ -177,6 +189,37 @@ impl<P: Platform> Session<P> {
         }
     }
 
+    /// Whether a patch was applied and has not landed yet.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn patch_in_flight(&self) -> bool {
+        self.state()
+            .in_flight
+            .as_ref()
+            .is_some_and(|patch| !patch.failed)
+    }
+
+    /// The build this page loaded (the first answer of the build check) and
+    /// the latest patch applied to it: what a page that reloads itself hands
+    /// to the next one.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn build_and_patch(&self) -> Option<(String, JumpTable)> {
+        let state = self.state();
+        Some((state.first_build.clone()?, state.last_applied.clone()?))
+    }
+
+    /// Apply again, in a reloaded page, the patch the page before it had:
+    /// only if both loaded `build`.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn reapply(&self, build: &str, table: JumpTable) {
+        if self.state().first_build.as_deref() == Some(build) {
+            self.apply_now(table, 0);
+        } else {
+            tracing::info!(
+                "dx serves another build since the reload: not applying the patch from before it"
+            );
+        }
+    }
+
     /// Report a patch that was applied but has not landed within `timeout_ms`.
     /// Only the web needs it: natively a patch lands before `apply` returns.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -186,7 +229,7 @@ impl<P: Platform> Session<P> {
             .state()
             .in_flight
             .as_ref()
-            .is_some_and(|patch| now - patch.received_ms > timeout_ms);
+            .is_some_and(|patch| !patch.failed && now - patch.received_ms > timeout_ms);
         if stuck {
             self.fail_in_flight(&format!(
                 "the patch did not land within {} s (see the errors above)",
@@ -198,7 +241,12 @@ impl<P: Platform> Session<P> {
     /// The patch in flight failed on its way in (the web sees the error on the page).
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn fail_in_flight(&self, reason: &str) {
-        if self.state().in_flight.take().is_some() {
+        let newly_failed = self
+            .state()
+            .in_flight
+            .as_mut()
+            .is_some_and(|patch| !std::mem::replace(&mut patch.failed, true));
+        if newly_failed {
             self.report(Status::PatchFailed {
                 reason: with_advice(reason),
             });
@@ -209,6 +257,22 @@ impl<P: Platform> Session<P> {
         let (own_pid, own_build) = (self.platform.own_pid(), self.platform.own_build_id());
         if self.state().other_build {
             return self.report(Status::OtherBuild);
+        }
+        if self.state().applied.contains(&table.lib) {
+            return tracing::debug!(
+                "dx sent {} again, as it does when a client connects: already applied",
+                table.lib.display()
+            );
+        }
+        if for_pid.is_none() && own_pid.is_some() {
+            // dx re-sends its latest patch on a reconnection without a process
+            // id; one this process missed while away cannot be told apart
+            // from one built for another process.
+            return tracing::warn!(
+                "dx re-sent a patch this process has not applied ({}), naming no process: \
+                 not applying it; save again to patch this process",
+                table.lib.display()
+            );
         }
         if for_pid != own_pid || for_build.is_some_and(|build| build != own_build) {
             // dx sends every patch to every client; this one was built for another process.
@@ -221,6 +285,11 @@ impl<P: Platform> Session<P> {
                 ),
             });
         }
+        self.apply_now(table, dx_ms);
+    }
+
+    /// Apply `table`, a patch for this build, and wait for it to land.
+    fn apply_now(&self, table: JumpTable, dx_ms: u64) {
         let received_ms = self.platform.now_ms();
         let mut state = self.state();
         // Without a start message (we connected mid-patch), dx's compile time is the best guess.
@@ -228,7 +297,10 @@ impl<P: Platform> Session<P> {
         state.in_flight = Some(InFlight {
             received_ms,
             started_ms: started_ms.unwrap_or(received_ms - dx_ms as f64),
+            failed: false,
         });
+        state.applied.insert(table.lib.clone());
+        state.last_applied = Some(table.clone());
         drop(state);
         if let Err(reason) = self.platform.apply(table) {
             self.state().in_flight.take();
@@ -337,6 +409,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_patch_sent_again_on_reconnection_is_not_an_error() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(&patch_for(77, 0));
+        // dx's re-send: the same library, no process id.
+        let again = patch_for(77, 0).replace(r#""for_pid":77"#, r#""for_pid":null"#);
+        session.handle_text(&again);
+        session.handle_text(&again.replace("nonexistent.so", "missed.so"));
+        assert_eq!(fake.applied.load(Ordering::SeqCst), 1);
+        assert!(
+            fake.shown().iter().all(|status| !status.is_error()),
+            "{:?}",
+            fake.shown()
+        );
+    }
+
+    #[test]
+    fn a_reloaded_page_applies_the_patch_of_the_page_before_only_on_the_same_build() {
+        let fake = Arc::new(Fake::default());
+        let before = session(&fake);
+        before.served_build("etag-1");
+        assert!(before.build_and_patch().is_none(), "no patch yet");
+        before.handle_text(&patch_for(77, 0));
+        let (build, table) = before.build_and_patch().unwrap();
+        assert_eq!(build, "etag-1");
+
+        let other = session(&fake);
+        other.served_build("etag-2");
+        other.reapply(&build, table.clone());
+        assert_eq!(
+            fake.applied.load(Ordering::SeqCst),
+            1,
+            "not on another build"
+        );
+
+        let same = session(&fake);
+        same.served_build("etag-1");
+        same.reapply(&build, table);
+        assert_eq!(fake.applied.load(Ordering::SeqCst), 2);
+        assert!(same.patch_in_flight());
+    }
+
+    #[test]
     fn a_failed_patch_is_reported_with_its_reason() {
         let fake = Arc::new(Fake {
             fail_with: Some("cannot open library".into()),
@@ -350,7 +465,7 @@ pub(crate) mod tests {
                 reason: "cannot open library".into()
             })
         );
-        assert!(session.state().in_flight.is_none());
+        assert!(!session.patch_in_flight());
     }
 
     #[test]
@@ -385,6 +500,21 @@ pub(crate) mod tests {
             matches!(&shown[0], Status::PatchFailed { reason } if reason.contains("rust-toolchain.toml")),
             "{shown:?}"
         );
+    }
+
+    #[test]
+    fn a_patch_blamed_for_an_error_that_lands_after_all_is_reported_as_landed() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(&patch_for(77, 0));
+        session.fail_in_flight("an error elsewhere on the page");
+        assert!(!session.patch_in_flight());
+        session.fail_if_stuck(0.0);
+        session.landed(&|| {});
+        let shown = fake.shown();
+        assert!(matches!(&shown[0], Status::PatchFailed { .. }), "{shown:?}");
+        assert!(matches!(&shown[1], Status::Patched { .. }), "{shown:?}");
+        assert_eq!(shown.len(), 2, "reported failed once: {shown:?}");
     }
 
     #[test]
@@ -435,7 +565,7 @@ pub(crate) mod tests {
         session.handle_text(r#""HotPatchStart""#);
         session.handle_text(&patch_for(77, 0));
         session.landed(&|| panic!("on_patch failed"));
-        session.handle_text(&patch_for(77, 0));
+        session.handle_text(&patch_for(77, 0).replace("nonexistent.so", "next.so"));
         session.landed(&|| {});
         let shown = fake.shown();
         assert_eq!(

@@ -41,6 +41,19 @@ pub enum Status {
     /// dx now serves another build of this app than the one running here (it
     /// restarted and built anew): its patches would not fit, so none is applied.
     OtherBuild,
+    /// The page's code panicked (on wasm32 a panic aborts what was running and
+    /// can leave the app's state borrowed). `at` is the source location, `kept`
+    /// what the app keeps across the reload that runs the fix (`crate::keep`).
+    Panicked {
+        message: String,
+        at: Option<String>,
+        kept: Vec<String>,
+    },
+    /// A patch landed after a panic: the page reloads to run it in a fresh
+    /// state, keeping `kept`.
+    ReloadingAfterPanic {
+        kept: Vec<String>,
+    },
 }
 
 impl Status {
@@ -53,6 +66,7 @@ impl Status {
                 | Status::Ignored { .. }
                 | Status::CallbackPanicked { .. }
                 | Status::OtherBuild
+                | Status::Panicked { .. }
         )
     }
 
@@ -62,15 +76,17 @@ impl Status {
         match self {
             Status::Patched { .. } => tracing::info!("{self}"),
             Status::PatchStarted => tracing::debug!("{self}"),
-            Status::PatchFailed { .. } | Status::CallbackPanicked { .. } | Status::OtherBuild => {
-                tracing::error!("{self}")
-            }
+            Status::PatchFailed { .. }
+            | Status::CallbackPanicked { .. }
+            | Status::OtherBuild
+            | Status::Panicked { .. } => tracing::error!("{self}"),
             Status::BuildFailed { .. } | Status::Disconnected { .. } | Status::Ignored { .. } => {
                 tracing::warn!("{self}")
             }
-            Status::Connected { .. } | Status::FullRebuild | Status::Reloading => {
-                tracing::info!("{self}")
-            }
+            Status::Connected { .. }
+            | Status::FullRebuild
+            | Status::Reloading
+            | Status::ReloadingAfterPanic { .. } => tracing::info!("{self}"),
         }
     }
 }
@@ -118,7 +134,34 @@ impl fmt::Display for Status {
                 "dx restarted and serves a new build of this app: reload the page to run it \
                  (patches built for the new build are not applied to this one)"
             ),
+            Status::Panicked { message, at, kept } => {
+                write!(f, "the page panicked")?;
+                if let Some(at) = at {
+                    write!(f, " at {at}")?;
+                }
+                // A panic message may span lines; the overlay shows one.
+                let message = message.lines().collect::<Vec<_>>().join(" ");
+                write!(
+                    f,
+                    ": {message} — it stopped there; save a fix and the page reloads to run it, {}",
+                    describe_kept(kept)
+                )
+            }
+            Status::ReloadingAfterPanic { kept } => write!(
+                f,
+                "the fix landed: reloading the page to run it, {}",
+                describe_kept(kept)
+            ),
         }
+    }
+}
+
+/// What survives the reload, for a user who did not write the app's `keep` calls.
+fn describe_kept(kept: &[String]) -> String {
+    if kept.is_empty() {
+        "losing its state (keep some with hotswap_runtime::keep)".to_string()
+    } else {
+        format!("keeping {}", kept.join(", "))
     }
 }
 
@@ -126,17 +169,109 @@ impl fmt::Display for Status {
 mod tests {
     use super::*;
 
+    /// Every status, with the payload it must show.
+    fn every_status() -> Vec<(Status, &'static str)> {
+        vec![
+            (
+                Status::Connected {
+                    endpoint: "ws://127.0.0.1:1/_dioxus".into(),
+                },
+                "ws://127.0.0.1:1/_dioxus",
+            ),
+            (
+                Status::Disconnected {
+                    reason: "socket closed".into(),
+                },
+                "socket closed",
+            ),
+            (Status::PatchStarted, ""),
+            (Status::Patched { ms: 640 }, "640"),
+            (
+                Status::PatchFailed {
+                    reason: "dlopen: no such file".into(),
+                },
+                "dlopen: no such file",
+            ),
+            (Status::BuildFailed { details: None }, ""),
+            (Status::FullRebuild, ""),
+            (Status::Reloading, ""),
+            (
+                Status::Ignored {
+                    reason: "a message I cannot read".into(),
+                },
+                "a message I cannot read",
+            ),
+            (
+                Status::CallbackPanicked {
+                    message: "index out of bounds".into(),
+                },
+                "index out of bounds",
+            ),
+            (Status::OtherBuild, ""),
+            (
+                Status::Panicked {
+                    message: "attempt to divide by zero".into(),
+                    at: Some("src/view.rs:20:9".into()),
+                    kept: vec!["counter".into()],
+                },
+                "src/view.rs:20:9: attempt to divide by zero",
+            ),
+            (
+                Status::Panicked {
+                    message: "first line\nsecond line".into(),
+                    at: None,
+                    kept: vec![],
+                },
+                "first line second line",
+            ),
+            (
+                Status::ReloadingAfterPanic {
+                    kept: vec!["counter".into(), "todos".into()],
+                },
+                "counter, todos",
+            ),
+        ]
+    }
+
+    /// One line a person reads: no debug formatting, the payload as it came,
+    /// and for bad news, that the previous code still runs or what to do.
     #[test]
-    fn lines_read_well() {
-        assert_eq!(Status::Patched { ms: 640 }.to_string(), "patched in 640 ms");
-        let failed = Status::PatchFailed {
-            reason: "dlopen: no such file".into(),
-        };
-        assert_eq!(
-            failed.to_string(),
-            "patch failed, still running the previous code: dlopen: no such file"
-        );
-        assert!(failed.is_error());
-        assert!(!Status::PatchStarted.is_error());
+    fn each_status_is_one_readable_line_with_its_payload() {
+        for (status, payload) in every_status() {
+            let line = status.to_string();
+            assert!(
+                !line.is_empty() && !line.contains('\n'),
+                "{status:?}: {line:?}"
+            );
+            assert!(
+                line.contains(payload),
+                "{status:?} hides {payload:?}: {line:?}"
+            );
+            assert!(
+                !line.contains("Some(") && !line.contains("{ ") && !line.contains('"'),
+                "{status:?} leaks debug formatting: {line:?}"
+            );
+            if status.is_error() && !matches!(status, Status::Ignored { .. }) {
+                let says_what_next = ["still", "reload", "later patches"]
+                    .iter()
+                    .any(|hint| line.contains(hint));
+                assert!(
+                    says_what_next,
+                    "{status:?} does not say what happens next: {line:?}"
+                );
+            }
+        }
+    }
+
+    /// Compiler output keeps its own lines, after the one-line summary.
+    #[test]
+    fn build_errors_keep_the_compiler_lines() {
+        let details = "error[E0308]: mismatched types\n --> src/app.rs:3:5";
+        let line = Status::BuildFailed {
+            details: Some(details.into()),
+        }
+        .to_string();
+        assert_eq!(line.lines().count(), 3, "{line:?}");
+        assert!(line.ends_with(details), "{line:?}");
     }
 }

@@ -3,11 +3,14 @@
 //! before dx would fail with a linker error. The tools are stand-ins here, on
 //! PATH ahead of the real ones; the end-to-end tests run the real ones.
 
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use e2e_support::checkout_root;
+use e2e_support::{checkout_root, wait_until};
 use starter::App;
 
 #[test]
@@ -54,8 +57,6 @@ fn each_bad_setup_gets_one_line() {
         &[("CARGO_TARGET_DIR", inside.to_str().unwrap())],
     );
     assert!(inside.ok, "a target dir inside the app is fine: {inside:?}");
-    // Native builds link wherever the target dir is.
-    assert!(check(&server, &good, &[("CARGO_TARGET_DIR", outside)]).ok);
 
     let sysroot = page.path("target/empty-sysroot");
     std::fs::create_dir_all(&sysroot).unwrap();
@@ -71,6 +72,103 @@ fn each_bad_setup_gets_one_line() {
     check(&page, &no_wasm32, &[]).fails_with(
         "rustc 1.95.0 (stand-in) has no wasm32-unknown-unknown target: rustup target add wasm32-unknown-unknown",
     );
+}
+
+/// A toolchain that names symbols with the v0 scheme builds the app, and dx
+/// then reports patches whose code never runs: `./dev` refuses it. The
+/// stand-in rustc answers the probe with a v0 name and hands everything else
+/// to the real one.
+#[test]
+fn a_toolchain_with_v0_symbol_names_gets_one_line() {
+    let page = App::create("web", "v0_page");
+    let server = App::create("server", "v0_server");
+    let v0 = tools(&page, "v0_rustc", &[]);
+    let real = which("rustc");
+    stand_in(
+        &v0,
+        "rustc",
+        &format!(
+            r#"case " $* " in
+  *" --emit=obj "*) while [ "$1" != -o ]; do shift; done; printf '_RNvCs1a_5probe13hotswap_probe' >"$2" ;;
+  *" -V "*) echo 'rustc 1.97.0-nightly (stand-in)' ;;
+  *) exec {} "$@" ;;
+esac"#,
+            real.display()
+        ),
+    );
+    for app in [&page, &server] {
+        check(app, &v0, &[]).fails_with(
+            "rustc 1.97.0-nightly (stand-in) names symbols with the v0 scheme, which dx 0.7.10 cannot hot-patch",
+        );
+    }
+}
+
+/// The app pins the toolchain it is built with, so a user whose default
+/// toolchain is a nightly (v0 names) still builds it with one dx can patch.
+#[test]
+fn a_new_app_pins_its_toolchain() {
+    let server = App::create("server", "pinned_server");
+    let output = Command::new("rustup")
+        .args(["show", "active-toolchain"])
+        .current_dir(&server.root)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output()
+        .expect("cannot run rustup");
+    let active = String::from_utf8_lossy(&output.stdout);
+    let pin = server.path("rust-toolchain.toml");
+    assert!(
+        active.starts_with("1.95.0") && active.contains(&*pin.to_string_lossy()),
+        "the app's toolchain should come from {}: rustup says {active:?}",
+        pin.display()
+    );
+}
+
+/// `scripts/dev wasm` refuses a target dir outside the checkout before it
+/// installs, builds or starts anything: dx's web build would fail to link.
+#[test]
+fn the_wasm_example_refuses_a_target_dir_outside_the_checkout() {
+    let outside = std::env::temp_dir().join("hotswap-dev-elsewhere");
+    let mut dev = Command::new(checkout_root().join("scripts/dev"));
+    dev.arg("wasm")
+        .env("CARGO_TARGET_DIR", &outside)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut dev = Group(dev.spawn().expect("cannot run scripts/dev"));
+    let status = wait_until(
+        "scripts/dev wasm to refuse an outside CARGO_TARGET_DIR",
+        Duration::from_secs(60),
+        || dev.0.try_wait().unwrap(),
+    );
+    let mut output = String::new();
+    dev.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    Outcome {
+        ok: status.success(),
+        stdout: String::new(),
+        stderr: output,
+    }
+    .fails_with("(CARGO_TARGET_DIR or build.target-dir), outside");
+}
+
+/// A process group stopped when the test ends, whatever happened: a
+/// `scripts/dev` that did not refuse goes on to start dx.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -148,6 +246,16 @@ fn tools(app: &App, name: &str, versions: &[(&str, &str)]) -> PathBuf {
         stand_in(&bin, tool, &format!("echo '{version}'"));
     }
     bin
+}
+
+/// Where `tool` is on this test's PATH.
+fn which(tool: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(tool))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("{tool} is not on PATH"))
 }
 
 fn stand_in(bin: &Path, tool: &str, script: &str) {

@@ -48,6 +48,9 @@ fn a_new_server_app_is_patched_while_a_websocket_stays_open() {
             .filter(|response| response.body == "Hello, patched!")
     });
     dx.wait_for_line("Hot-patching:", 0, PATCH);
+    // The app's log subscriber (templates/server/src/main.rs) carries the
+    // library's report of each patch to dx's output: a failed patch shows there too.
+    dx.wait_for_line("patched in", 0, PATCH);
     assert_eq!(
         ws.ask("hi"),
         "patched echo: hi",

@@ -17,14 +17,23 @@ struct Page {
     document: Document,
 }
 
+/// The name the count is kept under across a reload (`hotswap_runtime::keep`).
+const KEPT: &str = "counter";
+
 pub fn start() {
     init_logging();
     let Some(document) = web_sys::window().and_then(|window| window.document()) else {
         return tracing::error!("no document to draw in");
     };
+    // After a panic, the page reloads to run the fix: the count comes back.
+    let counter: Counter = hotswap_runtime::keep::restored(KEPT).unwrap_or_default();
     let page = Rc::new(Page {
-        counter: RefCell::new(Counter::default()),
+        counter: RefCell::new(counter),
         document,
+    });
+    hotswap_runtime::keep::on_restart(KEPT, {
+        let page = page.clone();
+        move || page.counter.borrow().clone()
     });
     let Some(button) = page.element("incrementButton") else {
         return;

@@ -13,7 +13,8 @@ thread_local! {
 
 /// What the page remembers. It outlives every patch, so its layout is fixed
 /// for the life of the page: adding a field needs a full rebuild (and a reload).
-#[derive(Default)]
+/// It is also kept across the reload that runs the fix of a panic (`page.rs`).
+#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Counter {
     pub count: i64,
     /// The count after each click, newest last.

@@ -1,11 +1,13 @@
 //! End to end: the real `dx serve --hot-patch --bundle web` patches the page in
-//! headless Chromium; the count survives and the page never reloads.
+//! headless Chromium; the count survives and the page never reloads. Then an
+//! edit that makes the page panic is shown in the overlay, and its fix runs in
+//! a page the library reloads by itself, the count kept.
 //!
 //! Needs dx 0.7.10, the matching wasm-bindgen-cli, esbuild and Debian's
 //! chromium: `scripts/test` installs them.
 
 use e2e_support::serde_json::json;
-use e2e_support::{e2e_dir, Browser, Dx, Scratch, FIRST_BUILD, PATCH};
+use e2e_support::{e2e_dir, wait_until, Browser, Dx, Scratch, FIRST_BUILD, PATCH};
 
 const VIEW: &str = "wasm_hotswap_example/src/view.rs";
 
@@ -92,7 +94,49 @@ fn edits_patch_the_page_without_a_reload() {
     assert_eq!(click(&mut browser, 1), "123");
     assert_not_reloaded(&mut browser);
 
+    step("saving an edit that makes the view panic");
+    // The patch lands, then the page's re-render runs the new `render` and panics.
+    scratch.edit(VIEW, PANIC_FREE, PANICKING);
+    let overlay = browser.wait_for(
+        "the overlay to show the panic",
+        &format!("{STATUS}?.dataset.state === 'panicked' && {STATUS}.textContent"),
+        PATCH,
+    );
+    let overlay = overlay.as_str().unwrap_or_default();
+    for said in [
+        "the page panicked at wasm_hotswap_example/src/view.rs:",
+        "the view cannot draw 123 clicks",
+        "save a fix and the page reloads to run it, keeping counter",
+    ] {
+        assert!(overlay.contains(said), "expected {said:?} in {overlay:?}");
+    }
+    // A click now panics too (the view's panic left the count borrowed): the
+    // overlay keeps naming the first panic, and the count is untouched.
+    browser.eval("document.querySelector('#incrementButton').click()");
+    assert_eq!(text(&mut browser, "#hotswap-status"), overlay);
+    assert_eq!(text(&mut browser, "#counter"), "123");
+
+    step("fixing the panic: the page reloads by itself, with its count");
+    let patches_before = dx.count("Hot-patching:");
+    scratch.edit(VIEW, PANICKING, PANIC_FREE);
+    wait_until("the page to reload to run the fix", PATCH, || {
+        let reloaded =
+            browser.try_eval("window.__marker === undefined && document.readyState === 'complete'");
+        (reloaded == Ok(json!(true))).then_some(())
+    });
+    assert!(
+        dx.count("Hot-patching:") > patches_before,
+        "the fix was a hot patch"
+    );
+    // The page before handed the new one the latest patch (the fix).
+    wait_for_patches(&mut browser, &mut dx, 1);
+    assert_eq!(text(&mut browser, "#counter"), "123", "the count was kept");
+    // The reloaded page runs the patched view, and clicks count again.
+    assert_patched_view_then_click(&mut browser, "223");
+    browser.screenshot(&e2e_dir().join("wasm-after-panic-fix.png"));
+
     step("changing a static's type (and size): a rebuild, never a second copy");
+    browser.eval("window.__before_rebuild = true");
     scratch.edit_all(
         VIEW,
         &[
@@ -114,10 +158,26 @@ fn edits_patch_the_page_without_a_reload() {
     // dx reloads the page once the rebuild is built: fresh state, new code.
     browser.wait_for(
         "the page to reload with the rebuilt app",
-        "window.__marker === undefined && \
+        "window.__before_rebuild === undefined && \
          document.querySelector('#hotView')?.textContent.includes('0 clicks in a static')",
         FIRST_BUILD,
     );
+}
+
+const STATUS: &str = "document.querySelector('#hotswap-status')";
+/// The start of `render`, and the same with a panic whenever there is a count to draw.
+const PANIC_FREE: &str = "    let items: String = counter";
+const PANICKING: &str = "    if counter.count > 0 {\n        \
+    panic!(\"the view cannot draw {} clicks\", counter.count);\n    }\n    let items: String = counter";
+
+/// The hot view shows the patched label, and one click gives `count`.
+fn assert_patched_view_then_click(browser: &mut Browser, count: &str) {
+    let view = text(browser, "#hotView");
+    assert!(
+        view.contains("Recent counts"),
+        "not the patched view: {view}"
+    );
+    assert_eq!(click(browser, 1), count, "one click with the patched step");
 }
 
 fn step(what: &str) {

@@ -19,7 +19,7 @@
 mod server;
 mod wasm;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -29,6 +29,20 @@ use crate::common::{load_average, round, secs, unix_secs, write_report, Summary}
 const EDIT: Duration = Duration::from_secs(90);
 /// How many patches at each end the drift compares.
 const ENDS: usize = 20;
+
+/// Has dx printed `needle` more than `seen` times (waiting a little for the line)?
+/// Waiting for dx's "Hot-patching:" line also lets dx go idle, so that the next
+/// save starts a patch of its own.
+fn wait_for_more(dx: &e2e_support::Dx, needle: &str, seen: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if dx.count(needle) > seen {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
 
 pub fn run(args: &[String]) {
     let patches = match args.get(1) {

@@ -11,7 +11,7 @@ use serde_json::json;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use super::{Edit, Tally, EDIT};
+use super::{wait_for_more, Edit, Tally, EDIT};
 use crate::cleanup;
 use crate::common::{load_average, ms, poll, secs, unix_secs};
 use crate::progress;
@@ -103,8 +103,6 @@ pub fn run(patches: usize) {
             edit.ms.map_or("LOST".to_string(), secs),
             if edit.hot { "" } else { " (not a hot patch)" }
         );
-        // Let dx go idle so the next save starts a patch of its own.
-        std::thread::sleep(Duration::from_millis(300));
     }
     let (sent, failed) = load.stop();
     tally.requests_sent += sent;
@@ -126,18 +124,6 @@ pub fn run(patches: usize) {
         &load_before,
         json!({ "server_stats": stats }),
     );
-}
-
-/// Has dx printed `needle` more than `seen` times (waiting a little for the line)?
-fn wait_for_more(dx: &Dx, needle: &str, seen: usize) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if dx.count(needle) > seen {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 fn open_ws(port: u16) -> Ws {

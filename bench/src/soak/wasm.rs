@@ -6,7 +6,7 @@ use std::time::Duration;
 use e2e_support::{Browser, Dx, Scratch};
 use serde_json::json;
 
-use super::{Edit, Tally, EDIT};
+use super::{wait_for_more, Edit, Tally, EDIT};
 use crate::cleanup;
 use crate::common::{load_average, ms, secs};
 use crate::progress;
@@ -68,7 +68,7 @@ pub fn run(patches: usize) {
         let works = shown && clicked == Some(json!(new_step));
         let edit = Edit {
             ms: works.then_some(elapsed),
-            hot: shown && dx.count("Hot-patching:") > hot_before,
+            hot: shown && wait_for_more(&dx, "Hot-patching:", hot_before),
         };
         tally.edits.push(edit);
         if browser.try_eval(MARKER).ok() != Some(json!(true)) {
@@ -83,8 +83,6 @@ pub fn run(patches: usize) {
                 .map_or(format!("LOST (click added {clicked:?})"), secs),
             if edit.hot { "" } else { " (not a hot patch)" }
         );
-        // Let dx go idle so the next save starts a patch of its own.
-        std::thread::sleep(Duration::from_millis(300));
     }
     tally.reconnects = counter(&mut browser, "connects").saturating_sub(connects_at_start);
     tally.leftovers_removed = dx.leftovers_removed();

@@ -4,9 +4,11 @@
 //! still running the old build would apply them to code they were not made
 //! for. Each time the page (re)connects, it asks the dev server, with a `HEAD`
 //! request, how it describes the `.wasm` this page loaded (`ETag`,
-//! `Last-Modified`, `Content-Length`); if that changed, the session refuses
-//! patches and tells the user to reload. (If dx finishes its new build while
-//! the page is connected, dx itself tells the page to reload.)
+//! `Last-Modified`, `Content-Length`), and holds dx's frames until the answer
+//! came: the first answer, just after the page loaded, is its own build; if a
+//! later one differs, the session refuses patches and tells the user to
+//! reload. (If dx finishes its new build while the page is connected, dx
+//! itself tells the page to reload.)
 
 use std::rc::Rc;
 
@@ -19,9 +21,12 @@ use crate::session::Session;
 
 use super::Web;
 
-pub(super) fn check(session: Rc<Session<Web>>) {
+/// Ask which build dx serves, tell `session`, then call `done` (also when
+/// it cannot tell): the page holds dx's frames until then.
+pub(super) fn check(session: Rc<Session<Web>>, done: impl FnOnce() + 'static) {
     let Some(url) = wasm_url() else {
-        return tracing::debug!("cannot tell which .wasm this page loaded; not checking its build");
+        tracing::debug!("cannot tell which .wasm this page loaded; not checking its build");
+        return done();
     };
     wasm_bindgen_futures::spawn_local(async move {
         match fingerprint(&url).await {
@@ -30,6 +35,7 @@ pub(super) fn check(session: Rc<Session<Web>>) {
                 tracing::debug!("the dev server does not describe {url}; not checking its build")
             }
         }
+        done();
     });
 }
 

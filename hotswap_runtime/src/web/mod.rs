@@ -2,11 +2,12 @@
 //! status drawn in a small overlay and logged through `tracing`.
 
 mod build;
+pub(crate) mod keep;
 mod overlay;
 mod socket;
 pub mod threaded;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::Promise;
@@ -14,6 +15,7 @@ use subsecond::JumpTable;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::after_patch;
 use crate::message;
 use crate::session::{Platform, Session};
 use crate::status::Status;
@@ -35,6 +37,13 @@ thread_local! {
     // Set by `connect_threaded`: the app's threads share one memory, and
     // patches go to every one of them (`threaded`) instead of to subsecond.
     static THREADED: RefCell<Option<Threaded>> = const { RefCell::new(None) };
+    // The page's code panicked. On wasm32 that aborts whatever ran, so the
+    // app's state may be half-updated or borrowed for ever: the next patch
+    // (the fix) runs in a reloaded page instead of this one.
+    static PANICKED: Cell<bool> = const { Cell::new(false) };
+    // The session, for the panic hook: a panic while a patch is on its way in
+    // is that patch failing to load, not the page's code.
+    static SESSION: RefCell<Option<Rc<Session<Web>>>> = const { RefCell::new(None) };
 }
 
 #[derive(Clone)]
@@ -93,21 +102,51 @@ fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
         }
     });
     session.on_landed(|| ON_PATCH.with(|callbacks| callbacks.borrow().iter().for_each(|f| f())));
+    SESSION.with(|slot| *slot.borrow_mut() = Some(session.clone()));
+    after_patch::schedule_with(schedule_after_landing);
     remember_panics();
     on_page_errors(session.clone());
 
     let endpoint = base.clone();
-    let (opened, texts, bytes) = (session.clone(), session.clone(), session.clone());
+    // dx sends a (re)connecting page its latest patch at once. Frames wait
+    // here until the page knows which build dx serves (`build::check`), so
+    // that no patch is applied before that is decided.
+    let held: Rc<RefCell<Option<Vec<Vec<u8>>>>> = Rc::default();
+    let opened = (session.clone(), held.clone());
+    let received = (session.clone(), held);
+    let frame = move |data: &[u8]| {
+        let (session, held) = &received;
+        if let Some(waiting) = held.borrow_mut().as_mut() {
+            return waiting.push(data.to_vec());
+        }
+        // Not borrowed any more: a panic in a patch must not leave it so.
+        session.handle_binary(data);
+    };
+    let frame = Rc::new(frame);
+    let text_frame = frame.clone();
     Socket::keep_open(
         format!("{base}?build_id={}", Web.own_build_id()),
         Handlers {
             on_open: Box::new(move || {
+                let (session, held) = &opened;
+                *held.borrow_mut() = Some(Vec::new());
                 // Which build does dx serve now? After a dx restart it may be another one.
-                build::check(opened.clone());
-                Some(opened.connected(&endpoint))
+                let (checked, release) = (session.clone(), held.clone());
+                build::check(session.clone(), move || {
+                    // A page the library reloaded runs the patch the page
+                    // before it had: dx does not send it again.
+                    if let Some((build, table)) = keep::take_patch() {
+                        checked.reapply(&build, table);
+                    }
+                    let waiting = release.borrow_mut().take();
+                    for data in waiting.into_iter().flatten() {
+                        checked.handle_binary(&data);
+                    }
+                });
+                Some(session.connected(&endpoint))
             }),
-            on_text: Box::new(move |text| texts.handle_text(text)),
-            on_binary: Box::new(move |data| bytes.handle_binary(data)),
+            on_text: Box::new(move |text| text_frame(text.as_bytes())),
+            on_binary: Box::new(move |data| frame(data)),
             on_lost: Box::new(|reason| Web.report(Status::Disconnected { reason })),
             only_if_there,
         },
@@ -134,25 +173,76 @@ fn open_sessions(on_patch: impl Fn() + 'static, only_if_there: bool) {
     every(2_000, move || session.fail_if_stuck(LANDING_TIMEOUT_MS));
 }
 
-/// Keep the message of the latest panic, then let the hook already in place print it.
+/// Called by subsecond's handler (through `after_patch::record_landing`):
+/// the rebuilds and `on_patch` run from a timer of their own, after subsecond
+/// has committed the patch and let go of its lock, so a panic in them cannot
+/// stop later patches.
+fn schedule_after_landing() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let run = Closure::once_into_js(after_landing);
+    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(run.unchecked_ref(), 0);
+}
+
+fn after_landing() {
+    if !PANICKED.get() {
+        return after_patch::run_pending();
+    }
+    if after_patch::take_pending() {
+        // The fix (or another attempt at it): run it in a fresh page.
+        Web.report(Status::ReloadingAfterPanic { kept: keep::keys() });
+        Web.reload();
+    }
+}
+
+/// Keep the message of the latest panic, show a panic of the page's code at
+/// once (where, what, and what happens next), then let the hook already in
+/// place print it.
 fn remember_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         LAST_PANIC.with(|last| *last.borrow_mut() = Some(info.to_string()));
+        let loading_a_patch = SESSION.with(|session| {
+            session
+                .borrow()
+                .as_ref()
+                .is_some_and(|session| session.patch_in_flight())
+        });
+        // A patch that fails to load is reported as such (`on_page_errors`).
+        // After a first panic, later ones are often its echo (a `RefCell`
+        // it left borrowed): the overlay keeps showing the first.
+        if !loading_a_patch && PANICKED.replace(true) {
+            tracing::error!("panicked again, after the panic shown in the overlay: {info}");
+        } else if !loading_a_patch {
+            Web.report(Status::Panicked {
+                message: info.payload_as_str().unwrap_or("(no message)").to_string(),
+                at: info
+                    .location()
+                    .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column())),
+                kept: keep::keys(),
+            });
+        }
         previous(info);
     }));
 }
 
-/// An error on the page while a patch is on its way in is why it failed: say
-/// so now rather than after the landing timeout.
+/// subsecond loads a patch in a task of its own and unwraps every error there:
+/// a panic while a patch is on its way in, and the error it raises on the
+/// page, say why that patch failed, now rather than after the landing
+/// timeout. Other errors on the page are not the patch's.
 fn on_page_errors(session: Rc<Session<Web>>) {
     let Some(window) = web_sys::window() else {
         return;
     };
     let failed = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-        let panic = LAST_PANIC.with(|last| last.borrow_mut().take());
-        let reason = panic.unwrap_or_else(|| describe_error_event(&event));
-        session.fail_in_flight(&reason);
+        match LAST_PANIC.with(|last| last.borrow_mut().take()) {
+            Some(panic) if session.patch_in_flight() => session.fail_in_flight(&panic),
+            _ => tracing::debug!(
+                "an error on the page, not the patch's: {}",
+                describe_error_event(&event)
+            ),
+        }
     });
     for kind in ["error", "unhandledrejection"] {
         let _ = window.add_event_listener_with_callback(kind, failed.as_ref().unchecked_ref());
@@ -299,9 +389,17 @@ impl Platform for Web {
         Ok(())
     }
 
+    /// Reload the page, keeping what the app asked to keep. The reload is
+    /// asked for first: it happens once this task ends, even if a snapshot of
+    /// a state a panic left borrowed aborts on the way.
     fn reload(&self) {
         if let Some(window) = web_sys::window() {
             let _ = window.location().reload();
         }
+        let patch = SESSION.with(|session| session.borrow().as_ref()?.build_and_patch());
+        if let Some((build, table)) = patch {
+            keep::save_patch(&build, &table);
+        }
+        keep::save_all();
     }
 }

@@ -49,6 +49,9 @@ pub(super) fn show(status: &Status) {
         | Status::CallbackPanicked { .. } => ("error", "#b91c1c", Some(15_000)),
         // Stays until the page reloads: no patch reaches it any more.
         Status::OtherBuild => ("error", "#b91c1c", None),
+        // Stays until the fix lands and the page reloads.
+        Status::Panicked { .. } => ("panicked", "#b91c1c", None),
+        Status::ReloadingAfterPanic { .. } => ("reloading", "#92400e", None),
     };
     // Counters tests and benchmarks read: patches landed, connections made.
     let counter = match status {

@@ -241,7 +241,7 @@ unsafe fn commit(slot: u32, table: JumpTable) -> Result<(), String> {
     // Earlier tables are leaked, as subsecond does: a thread may still read one.
     let table = Box::into_raw(Box::new(table));
     cell.store(table, Ordering::Release);
-    crate::after_patch::hooks().run();
+    crate::after_patch::record_landing();
     Ok(())
 }
 

@@ -8,9 +8,15 @@ use std::net::{Ipv4Addr, SocketAddr};
 use axum::extract::Request;
 use hotswap_runtime::Rebuilt;
 use tower::ServiceExt;
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() {
+    // hotswap_runtime says through `tracing` when a patch lands and why one
+    // failed: without a subscriber a failed patch would go unseen. dx shows
+    // stdout; RUST_LOG=hotswap_runtime=debug says more.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let port = std::env::var("PORT").map_or(Ok(3000), |port| port.parse());
     let Ok(port) = port else {
         eprintln!("error: PORT is not a port number (try PORT=3000)");

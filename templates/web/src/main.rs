@@ -30,9 +30,15 @@ fn main() {
     let Some(document) = web_sys::window().and_then(|window| window.document()) else {
         return;
     };
+    // A panic aborts the page; the library reloads it to run the fix, and
+    // the clicks come back (hotswap_runtime::keep).
     let page = Rc::new(Page {
         document,
-        clicks: Cell::new(0),
+        clicks: Cell::new(hotswap_runtime::keep::restored("clicks").unwrap_or(0)),
+    });
+    hotswap_runtime::keep::on_restart("clicks", {
+        let page = page.clone();
+        move || page.clicks.get()
     });
 
     let on_click = Closure::<dyn FnMut()>::new({

@@ -148,6 +148,21 @@ mod tests {
         target
     }
 
+    /// Return once the file system stamps a new inode change later than
+    /// `file`'s: its clock may be coarser than a few writes take.
+    fn clock_past(file: &Path) {
+        let stamp = ctime(&std::fs::metadata(file).unwrap());
+        let probe = file.with_extension("clock-probe");
+        loop {
+            std::fs::write(&probe, "").unwrap();
+            let later = ctime(&std::fs::metadata(&probe).unwrap()) > stamp;
+            std::fs::remove_file(&probe).unwrap();
+            if later {
+                return;
+            }
+        }
+    }
+
     #[test]
     fn finds_leftovers_only_in_deps() {
         let target = temp_target("deps");
@@ -182,10 +197,10 @@ mod tests {
         std::fs::write(deps.join("app-1.old.rcgu.o"), "").unwrap();
         // rustc reuses a codegen unit from its cache: the object is old, its link into deps/ is new.
         std::fs::write(cache.join("reused.o"), "").unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        clock_past(&cache.join("reused.o"));
         std::fs::write(app.join("libapp-patch-1.so"), "").unwrap();
         let patch = newest_patch(&target).expect("the patch library is found");
-        std::thread::sleep(Duration::from_millis(20));
+        clock_past(&app.join("libapp-patch-1.so"));
         std::fs::hard_link(cache.join("reused.o"), deps.join("app-1.reused.rcgu.o")).unwrap();
         std::fs::write(deps.join("app-1.fresh.rcgu.o"), "").unwrap();
 

@@ -155,18 +155,58 @@ pub fn load_all(dir: &Path) -> Result<BTreeMap<(String, Kind), Recorded>, Error>
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
+    use crate::test_rustc::{folder, rustc, strings as args};
+    use crate::wasm::ModuleView;
 
+    /// What rustc and wasm-ld do with the added flags: a library's objects
+    /// stay on disk; a binary links with relocations kept, its table exported
+    /// and the symbols a patch imports exported.
     #[test]
     fn libraries_keep_objects_and_binaries_also_get_the_link_flags() {
-        let lib = with_hot_patch_flags(&args(&["--crate-name", "a", "--crate-type", "lib"]));
-        assert!(lib.contains(&"-Csave-temps=true".to_string()));
-        assert!(!lib.iter().any(|a| a.contains("--emit-relocs")));
-        let bin = with_hot_patch_flags(&args(&["--crate-name", "a", "--crate-type", "bin"]));
-        assert!(bin.contains(&"-Clink-arg=--emit-relocs".to_string()));
-        assert!(bin.contains(&"-Clink-arg=--export=__stack_pointer".to_string()));
+        let dir = folder("capture-flags");
+        let lib = with_hot_patch_flags(&args(&[
+            "--crate-name",
+            "kept",
+            "--crate-type",
+            "lib",
+            "--target=wasm32-unknown-unknown",
+            "--out-dir",
+            ".",
+        ]));
+        rustc(&dir, "kept", "pub fn hotswap_kept() -> u32 { 7 }\n", &lib);
+        let objects = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with("kept.") && name.ends_with(".rcgu.o"))
+            .count();
+        assert!(objects > 0, "the library's objects were not kept");
+
+        let bin = with_hot_patch_flags(&args(&[
+            "--crate-name",
+            "main",
+            "--crate-type",
+            "bin",
+            "--target=wasm32-unknown-unknown",
+            "-o",
+            "main.wasm",
+        ]));
+        rustc(&dir, "main", "fn main() {}\n", &bin);
+        let bytes = std::fs::read(dir.join("main.wasm")).unwrap();
+        let view = ModuleView::parse(&bytes).unwrap();
+        for name in [
+            "__stack_pointer",
+            "__heap_base",
+            "__data_end",
+            "__indirect_function_table",
+        ] {
+            assert!(view.exported(name).is_some(), "{name} is not exported");
+        }
+        assert!(
+            view.customs.keys().any(|name| name.starts_with("reloc.")),
+            "the link dropped its relocations: {:?}",
+            view.customs.keys()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub mod prepare;
 pub mod replay;
 pub mod server;
 pub mod session;
+#[cfg(test)]
+mod test_rustc;
 pub mod wasm;
 pub mod watch;
 

@@ -90,15 +90,55 @@ pub fn link(lld: &Path, args: &[String]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rustc::{folder, rustc, strings};
+    use crate::wasm::{ImportKind, ModuleView};
 
+    /// What wasm-ld makes of the arguments: a module that imports a shared
+    /// memory with the base's maximum and the base's table, and keeps a
+    /// function no code calls.
     #[test]
     fn the_patch_links_over_shared_memory_with_the_base_maximum() {
-        let args = patch_args(16384, &["stub.o".into(), "a.o".into()], Path::new("p.wasm"));
-        let joined = args.join(" ");
-        assert!(joined.starts_with("-flavor wasm --shared-memory --import-memory"));
-        assert!(joined.contains("--pie --experimental-pic"));
-        assert!(joined.contains("--max-memory=1073741824"));
-        // The stub comes first: its TLS segment must start the TLS block.
-        assert!(joined.ends_with("-o p.wasm stub.o a.o"));
+        let dir = folder("link");
+        // The static takes the function's address: the patch needs a table.
+        let source = "#![no_std]\n\
+            #[no_mangle] pub extern \"C\" fn hotswap_seven() -> u32 { 7 }\n\
+            #[no_mangle] pub static HOTSWAP_SEVEN: extern \"C\" fn() -> u32 = hotswap_seven;\n\
+            #[panic_handler] fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }\n";
+        let args = strings(&[
+            "--target=wasm32-unknown-unknown",
+            "--crate-type=lib",
+            "--emit=obj",
+            "-Ctarget-feature=+atomics,+bulk-memory",
+            "-Crelocation-model=pic",
+            "-o",
+            "seven.o",
+        ]);
+        rustc(&dir, "seven", source, &args);
+
+        let lld = find_rust_lld(Path::new("rustc")).unwrap();
+        let out = dir.join("patch.wasm");
+        link(&lld, &patch_args(16384, &[dir.join("seven.o")], &out)).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        let view = ModuleView::parse(&bytes).unwrap();
+        let import = |name: &str| {
+            view.imports
+                .iter()
+                .find(|import| import.module == "env" && import.name == name)
+                .map(|import| import.kind)
+        };
+        assert_eq!(
+            import("memory"),
+            Some(ImportKind::Memory {
+                shared: true,
+                maximum: Some(16384)
+            })
+        );
+        assert_eq!(import("__indirect_function_table"), Some(ImportKind::Table));
+        assert!(
+            view.func_names.values().any(|name| name == "hotswap_seven"),
+            "an uncalled function was dropped: {:?}",
+            view.func_names
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

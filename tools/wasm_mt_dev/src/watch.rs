@@ -64,18 +64,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_burst_of_writes_is_one_save() {
+    fn a_burst_of_writes_to_several_files_is_one_save() {
         let dir = std::env::temp_dir().join(format!("wasm_mt_dev-watch-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let saves = Saves::watch(std::slice::from_ref(&dir)).unwrap();
-        let file = dir.join("scene.rs");
-        for text in ["a", "ab", "abc"] {
-            std::fs::write(&file, text).unwrap();
-        }
-        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let (scene, shade) = (dir.join("scene.rs"), dir.join("shade.rs"));
+        // Writes of two files, 10 ms apart (QUIET is 60 ms), still being
+        // made while `next` waits: without coalescing, the burst would hold
+        // the first file only.
+        let writer = std::thread::spawn({
+            let (scene, shade, notes) = (scene.clone(), shade.clone(), dir.join("notes.txt"));
+            move || {
+                for (file, text) in [
+                    (&scene, "a"),
+                    (&notes, "ignored"),
+                    (&shade, "b"),
+                    (&scene, "ab"),
+                ] {
+                    std::fs::write(file, text).unwrap();
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        });
         let (files, _) = saves.next().unwrap();
-        assert_eq!(files.len(), 1, "{files:?}");
-        assert_eq!(files[0].file_name(), file.file_name());
+        writer.join().unwrap();
+        let names: Vec<_> = files.iter().filter_map(|f| f.file_name()).collect();
+        assert_eq!(names, ["scene.rs", "shade.rs"], "{files:?}");
+
+        // A write after the burst went quiet is the next save, on its own.
+        std::fs::write(&shade, "bc").unwrap();
+        let (files, _) = saves.next().unwrap();
+        assert_eq!(files, [shade], "{files:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -18,12 +18,9 @@ use wasm_mt_dev::wasm::ModuleView;
 
 const SCENE: &str = "wasm_mt_hotswap_example/raytracer_core/src/scene.rs";
 const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
-/// Where the sky's gradient is computed, and the function it is in: the first
-/// of these files that has it (the shading moved from the core to the example).
-const SKY_HOMES: [(&str, &str); 2] = [
-    ("wasm_mt_hotswap_example/src/shade.rs", "::shade::sky"),
-    (SCENE, "Scene>::trace"),
-];
+/// Where the sky's gradient is computed, and the function it is in.
+const SKY_FILE: &str = "wasm_mt_hotswap_example/src/shade.rs";
+const SKY_FN: &str = "::shade::sky";
 const PACKAGE: &str = "wasm_mt_hotswap_example";
 
 /// `/_dioxus` or `/_dioxus/build_status` of the tool, reads timing out every 500 ms.
@@ -231,13 +228,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     let mut seen = Vec::new();
 
     // A change of the sky's gradient, in the shading code the workers run.
-    let (sky_file, sky_fn) = SKY_HOMES
-        .into_iter()
-        .find(|(file, _)| {
-            std::fs::read_to_string(scratch.root().join(file)).is_ok_and(|s| s.contains(SKY))
-        })
-        .expect("the sky's gradient is in none of SKY_HOMES");
-    scratch.edit(sky_file, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
+    scratch.edit(SKY_FILE, SKY, "let k = 0.25 * (ray.dir.y + 1.0);");
     wait_for_unit(&mut devserver, "HotPatchStart", &mut seen);
     let message = wait_for_hot_reload(&mut devserver, "a HotReload message", &mut seen);
     let reload = &message["HotReload"];
@@ -275,8 +266,8 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     assert!(
         view.func_names
             .values()
-            .any(|n| readable(n).ends_with(sky_fn)),
-        "the patch does not define the edited function ({sky_fn})"
+            .any(|n| readable(n).ends_with(SKY_FN)),
+        "the patch does not define the edited function ({SKY_FN})"
     );
     let patch_table: Vec<&String> = view
         .elements
@@ -334,7 +325,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
 
     // A save that does not compile: dx's failure message, then the compiler's
     // output on the status socket. The page keeps running the last patch.
-    scratch.edit(sky_file, "let k = 0.25 *", "let k = \"half\" *");
+    scratch.edit(SKY_FILE, "let k = 0.25 *", "let k = \"half\" *");
     wait_for_unit(&mut devserver, "FullReloadFailed", &mut seen);
     let error = read_until(
         &mut status_socket,
@@ -347,12 +338,13 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
         },
         &mut seen,
     );
+    // A string times a float: rustc's "cannot multiply `&str` by `f32`".
     assert!(
-        error.contains("error[E0277]") || error.contains("error["),
+        error.contains("error[E0369]") && error.contains("cannot multiply"),
         "{error}"
     );
     assert!(
-        error.contains(Path::new(sky_file).file_name().unwrap().to_str().unwrap()),
+        error.contains(Path::new(SKY_FILE).file_name().unwrap().to_str().unwrap()),
         "the error names the file: {error}"
     );
     assert!(
@@ -361,7 +353,7 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     );
 
     // Fixing it patches again.
-    scratch.edit(sky_file, "let k = \"half\" *", "let k = 0.75 *");
+    scratch.edit(SKY_FILE, "let k = \"half\" *", "let k = 0.75 *");
     let second = wait_for_hot_reload(&mut devserver, "the second HotReload", &mut seen);
     let second_lib = second["HotReload"]["jump_table"]["lib"].as_str().unwrap();
     assert_ne!(second_lib, lib, "each patch has its own file");
@@ -380,10 +372,6 @@ fn a_save_becomes_a_patch_in_dx_format_and_a_bad_save_an_error() {
     );
     wait_for_unit(&mut devserver, "FullReloadStart", &mut seen);
     wait_for_unit(&mut devserver, "FullReloadCommand", &mut seen);
-    assert!(
-        tool.count("struct Ray changed") > 0,
-        "the log says why it rebuilt"
-    );
     let (_, _, rebuilt) = http_get(tool.port, &format!("/{PACKAGE}_bg.wasm"));
     let rebuilt_id = ModuleView::parse(&rebuilt)
         .unwrap()

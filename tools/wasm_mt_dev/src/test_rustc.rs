@@ -1,0 +1,36 @@
+//! The unit tests' compiler: the toolchain this workspace pins, on a source of
+//! a few lines, in a folder of the test's own. The link and capture flags are
+//! tested by what rustc and wasm-ld make of them, not by how they are spelled.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fresh folder under the temp dir, named after the test.
+pub(crate) fn folder(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasm_mt_dev-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Compile `source` (written to `<dir>/<name>.rs`) with `args`; panics with
+/// rustc's output if it fails.
+pub(crate) fn rustc(dir: &Path, name: &str, source: &str, args: &[String]) {
+    let file = dir.join(format!("{name}.rs"));
+    std::fs::write(&file, source).unwrap();
+    let output = Command::new("rustc")
+        .args(args)
+        .arg(&file)
+        .current_dir(dir)
+        .output()
+        .expect("cannot run rustc");
+    assert!(
+        output.status.success(),
+        "rustc {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+pub(crate) fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
