@@ -30,13 +30,18 @@ fn each_bad_setup_gets_one_line() {
     }
 
     let old_link = tools(&page, "old_link", &[("hotswap-link", "hotswap-link 0.0.9")]);
-    check(&server, &old_link, &[]).fails_with(
-        "hotswap-link is 0.0.9 but hotswap_runtime is 0.1.0: run hotswap's scripts/setup",
-    );
+    for app in [&page, &server] {
+        check(app, &old_link, &[]).fails_with(&format!(
+            "hotswap-link is 0.0.9 but hotswap_runtime is {}: run hotswap's scripts/setup",
+            runtime_version()
+        ));
+    }
     let no_link = tools(&page, "no_link", &[]);
     stand_in(&no_link, "hotswap-link", "exit 127");
-    check(&server, &no_link, &[])
-        .fails_with("hotswap-link not found (hotswap-link): run hotswap's scripts/setup");
+    for app in [&page, &server] {
+        check(app, &no_link, &[])
+            .fails_with("hotswap-link not found (hotswap-link): run hotswap's scripts/setup");
+    }
 
     let other_cli = tools(
         &page,
@@ -227,22 +232,29 @@ fn check(app: &App, bin: &Path, envs: &[(&str, &str)]) -> Outcome {
         .into()
 }
 
+/// hotswap_runtime's version, which the apps' Cargo.lock has and the wrapper
+/// must match (the workspace's version: the two are released together).
+fn runtime_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
 /// A folder of stand-in tools that answer `--version` like the right ones
-/// (dx 0.7.10, wasm-bindgen 0.2.127, esbuild 0.27.3, hotswap-link 0.1.0),
-/// except for `versions`.
+/// (dx 0.7.10, wasm-bindgen 0.2.127, esbuild 0.27.3, the hotswap-link of this
+/// workspace), except for `versions`.
 fn tools(app: &App, name: &str, versions: &[(&str, &str)]) -> PathBuf {
     let bin = app.path("target/stand-ins").join(name);
     std::fs::create_dir_all(&bin).unwrap();
+    let link = format!("hotswap-link {}", runtime_version());
     for (tool, version) in [
         ("dx", "dioxus 0.7.10 (stand-in)"),
         ("wasm-bindgen", "wasm-bindgen 0.2.127"),
         ("esbuild", "0.27.3"),
-        ("hotswap-link", "hotswap-link 0.1.0"),
+        ("hotswap-link", link.as_str()),
     ] {
         let version = versions
             .iter()
             .find(|(other, _)| *other == tool)
-            .map_or(version, |(_, version)| version);
+            .map_or(version, |(_, version)| *version);
         stand_in(&bin, tool, &format!("echo '{version}'"));
     }
     bin
