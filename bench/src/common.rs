@@ -201,9 +201,28 @@ pub fn unix_secs() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
+/// What the app (log) and the page (overlay) say for each patch hotswap-link bound.
+pub const BOUND: &str = "to the running program (";
+
+/// The binding time in a line like `patch bound 3 statics and 1 thread-local
+/// to the running program (21.4 ms)`.
+pub fn bind_ms(line: &str) -> Option<f64> {
+    let (_, rest) = line.split_once(BOUND)?;
+    rest.split_once(" ms)")?.0.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_binding_time_the_app_and_the_page_say() {
+        let logged = "  9.27s  INFO … hotswap_runtime::statics: patch bound 3 statics and 1 thread-local to the running program (21.4 ms)";
+        assert_eq!(bind_ms(logged), Some(21.4));
+        let overlay = "patched in 812 ms\npatch bound 2 statics to the running program (37.2 ms)";
+        assert_eq!(bind_ms(overlay), Some(37.2));
+        assert_eq!(bind_ms("Hot-patching: src/app.rs took 500ms"), None);
+    }
 
     #[test]
     fn summarises_odd_and_even_counts() {

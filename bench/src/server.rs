@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 
 use crate::cleanup::{self, Registered};
 use crate::common::{
-    load_average, ms, poll, remove_save_temps_leftovers, round, runs, save, secs, summary_row,
-    unix_secs, write_report, Summary, Table,
+    bind_ms, load_average, ms, poll, remove_save_temps_leftovers, round, runs, save, secs,
+    summary_row, unix_secs, write_report, Summary, Table, BOUND,
 };
 use crate::progress;
 use crate::settings::Settings;
@@ -482,15 +482,6 @@ impl Patcher {
     }
 }
 
-/// What the app logs for each patch hotswap-link bound.
-const BOUND: &str = "to the running program (";
-
-/// The binding time in a line like `patch bound 3 statics to the running program (21.4 ms)`.
-fn bind_ms(line: &str) -> Option<f64> {
-    let (_, rest) = line.split_once(BOUND)?;
-    rest.split_once(" ms)")?.0.parse().ok()
-}
-
 /// The phases of dx's `nth` "Flamegraph for thin" block, e.g.
 /// `   1112ms  89.0% Compiling            |████     |`.
 fn flamegraph(log: &str, nth: usize) -> Option<Vec<(String, f64)>> {
@@ -645,13 +636,6 @@ impl Drop for Rebuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_binding_time_the_app_logged() {
-        let line = "  9.27s  INFO … hotswap_runtime::statics: patch bound 3 statics to the running program (21.4 ms)";
-        assert_eq!(bind_ms(line), Some(21.4));
-        assert_eq!(bind_ms("Hot-patching: src/app.rs took 500ms"), None);
-    }
 
     #[test]
     fn reads_the_flamegraph_of_each_patch() {

@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 
 use crate::cleanup::{self, Registered};
 use crate::common::{
-    load_average, ms, poll, remove_save_temps_leftovers, runs, save, secs, summary_row, unix_secs,
-    write_report, Summary, Table,
+    bind_ms, load_average, ms, poll, remove_save_temps_leftovers, runs, save, secs, summary_row,
+    unix_secs, write_report, Summary, Table,
 };
 use crate::progress;
 use crate::settings::Settings;
@@ -56,7 +56,7 @@ pub fn run() {
     let mut reload = Page::start(Mode::Reload, "bench-wasm-reload", &settings);
     let described = Settings::describe(&patch.scratch);
 
-    let (mut patch_ms, mut dx_patch_ms) = (Vec::new(), Vec::new());
+    let (mut patch_ms, mut dx_patch_ms, mut bind) = (Vec::new(), Vec::new(), Vec::new());
     let (mut reload_ms, mut dx_build_ms) = (Vec::new(), Vec::new());
     // Edit 0 warms both up and is not counted; steps 2, 3, ... are all new values.
     for i in 0..=runs {
@@ -66,7 +66,7 @@ pub fn run() {
             format!("{i}/{runs}")
         };
         let step = i as i64 + 2;
-        let (total, dx_ms) = patch.patch(step);
+        let (total, dx_ms, bind_ms) = patch.patch(step);
         progress!("hot patch {label}: {} (dx: {dx_ms:.0} ms)", secs(total));
         let (reloaded, build_ms) = reload.rebuild_and_reload(step);
         progress!(
@@ -76,6 +76,7 @@ pub fn run() {
         if i > 0 {
             patch_ms.push(total);
             dx_patch_ms.push(dx_ms);
+            bind.extend(bind_ms);
             reload_ms.push(reloaded);
             dx_build_ms.push(build_ms);
         }
@@ -87,6 +88,7 @@ pub fn run() {
     let reload = Summary::of(&reload_ms);
     let dx_build = Summary::of(&dx_build_ms);
     let ratio = reload.median / patch.median;
+    let bind = (!bind.is_empty()).then(|| Summary::of(&bind));
     println!("\nwasm: save -> new increment_step live in the page ({runs} edits per row, one run)");
     println!("settings: {}", Settings::one_line(&described));
     let load_after = load_average();
@@ -98,6 +100,13 @@ pub fn run() {
         &dx_patch,
         String::new(),
     ));
+    if let Some(bind) = &bind {
+        table.row(summary_row(
+            "  hotswap-link: binding the statics",
+            bind,
+            format!("{:.1}% of the patch", bind.median / patch.median * 100.0),
+        ));
+    }
     table.row(summary_row(
         "rebuild + page reload",
         &reload,
@@ -122,6 +131,9 @@ pub fn run() {
             "load_average_after": load_after,
             "hot_patch": patch.json(),
             "hot_patch_dx_reported": dx_patch.json(),
+            "hotswap_link_bind": bind.as_ref().map(Summary::json),
+            "hotswap_link_share_of_patch": bind.as_ref()
+                .map(|bind| (bind.median / patch.median * 1000.0).round() / 1000.0),
             "rebuild_reload": reload.json(),
             "rebuild_dx_reported": dx_build.json(),
             "ratio_rebuild_over_patch": (ratio * 100.0).round() / 100.0,
@@ -185,8 +197,9 @@ impl Page {
         }
     }
 
-    /// Save `step` and wait for the patch to land; returns (total ms, dx's ms).
-    fn patch(&mut self, step: i64) -> (f64, f64) {
+    /// Save `step` and wait for the patch to land; returns (total ms, dx's
+    /// ms, and hotswap-link's binding time as the overlay shows it).
+    fn patch(&mut self, step: i64) -> (f64, f64, Option<f64>) {
         let landed = self.browser.eval(PATCHES).as_f64().unwrap_or(0.0);
         let patches = self.dx.count("Hot-patching:");
         let start = save(&self.view, &step_source(self.step), &step_source(step));
@@ -209,9 +222,13 @@ impl Page {
             "the page reloaded: dx fell back to a full rebuild instead of patching"
         );
         let dx_ms = self.dx.wait_for_patch(patches, EDIT);
+        let overlay = self
+            .browser
+            .eval("document.querySelector('#hotswap-status')?.textContent");
+        let bind = overlay.as_str().and_then(bind_ms);
         // Let dx go idle so the next save starts a patch of its own.
         std::thread::sleep(Duration::from_millis(300));
-        (total, dx_ms)
+        (total, dx_ms, bind)
     }
 
     /// Save `step` and wait until a reloaded page runs it; returns (total
