@@ -61,14 +61,19 @@ impl LinkReport {
                 self.version
             ));
         }
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut bound = count(self.bound.len(), "static", "statics");
+        if !self.bound_thread_locals.is_empty() {
+            let tls = count(
+                self.bound_thread_locals.len(),
+                "thread-local",
+                "thread-locals",
+            );
+            bound = format!("{bound} and {tls}");
+        }
         out.push(format!(
-            "patch bound {} {} to the running program ({:.1} ms)",
-            self.bound.len(),
-            if self.bound.len() == 1 {
-                "static"
-            } else {
-                "statics"
-            },
+            "patch bound {bound} to the running program ({:.1} ms)",
             self.micros as f64 / 1000.0
         ));
         let mut once = |kind: &str, name: &str, line: String| {
@@ -181,7 +186,7 @@ mod tests {
         let first = report.lines(&mut said);
         assert_eq!(
             first[0],
-            "patch bound 2 statics to the running program (1.5 ms)"
+            "patch bound 2 statics and 1 thread-local to the running program (1.5 ms)"
         );
         assert!(first[1].starts_with("static app::ID's initialiser changed"));
         assert!(first[2].starts_with("static app::NEW is new"));
