@@ -141,9 +141,10 @@ pub fn run() {
     );
 }
 
-/// `increment_step`'s body as it is written in view.rs.
-fn step_source(step: i64) -> String {
-    format!("-> i64 {{\n    {step}\n}}")
+/// `increment_step`'s body as it is written in view.rs (which records each
+/// step in a static and a thread-local).
+pub(crate) fn step_source(step: i64) -> String {
+    format!("-> i64 {{\n    record({step})\n}}")
 }
 
 /// One scratch copy served by one dx and open in one browser.

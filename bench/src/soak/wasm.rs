@@ -10,15 +10,11 @@ use super::{wait_for_more, Edit, Tally, EDIT};
 use crate::cleanup;
 use crate::common::{load_average, ms, secs};
 use crate::progress;
-use crate::wasm::{CLICK_STEP, FIRST_BUILD, PACKAGE, RENDERED, VIEW, WEB};
+use crate::wasm::{step_source, CLICK_STEP, FIRST_BUILD, PACKAGE, RENDERED, VIEW, WEB};
 
 const STATUS: &str = "document.querySelector('#hotswap-status')";
 /// Survives only as long as the page is not reloaded.
 const MARKER: &str = "window.__soakMarker === 'set once'";
-
-fn step_source(step: usize) -> String {
-    format!("-> i64 {{\n    {step}\n}}")
-}
 
 fn counter(browser: &mut Browser, name: &str) -> u64 {
     browser
@@ -56,7 +52,10 @@ pub fn run(patches: usize) {
         let new_step = i + 1;
         let landed_before = counter(&mut browser, "patches");
         let hot_before = dx.count("Hot-patching:");
-        let saved = e2e_support::edit_file(&view, &[(&step_source(step), &step_source(new_step))]);
+        let saved = e2e_support::edit_file(
+            &view,
+            &[(&step_source(step as i64), &step_source(new_step as i64))],
+        );
         step = new_step;
         let shown = e2e_support::poll_every(Duration::from_millis(10), "", EDIT, || {
             let landed = counter(&mut browser, "patches") > landed_before;
