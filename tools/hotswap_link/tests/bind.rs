@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hotswap_link::elf;
 
 const PATCH: &str = r#"
-#![no_std]
 use core::sync::atomic::{AtomicU64, Ordering};
 
 static HITS: AtomicU64 = AtomicU64::new(0);
@@ -37,17 +36,9 @@ pub extern "C" fn greeting_len() -> usize {
     GREETING.len()
 }
 
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[no_mangle]
-extern "C" fn rust_eh_personality() {}
 "#;
 
 const DIRECT: &str = r#"
-#![no_std]
 static mut COUNT: u64 = 0;
 
 #[no_mangle]
@@ -58,19 +49,11 @@ pub extern "C" fn count() -> u64 {
     }
 }
 
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[no_mangle]
-extern "C" fn rust_eh_personality() {}
 "#;
 
 /// Stores of constants: the displacement is followed by an immediate, so the
 /// relocation's addend is not the usual -4.
 const IMMEDIATES: &str = r#"
-#![no_std]
 static mut PRIV: u32 = 100;
 static mut ARR: [u64; 4] = [0; 4];
 static mut FLAG: bool = false;
@@ -87,13 +70,6 @@ pub extern "C" fn set() -> u32 {
     }
 }
 
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[no_mangle]
-extern "C" fn rust_eh_personality() {}
 "#;
 
 static LIVE_PRIV: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(100);
@@ -103,7 +79,7 @@ static LIVE_FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 #[test]
 fn stores_of_constants_reach_the_right_bytes_of_the_running_statics() {
     let dir = scratch("immediates");
-    let object = compile(&dir, "imm", IMMEDIATES);
+    let object = compile(&dir, "imm", &no_std(IMMEDIATES));
     let bytes = std::fs::read(&object).unwrap();
     let defined = elf::scan(&bytes).unwrap().statics;
     let (private, array, flag) = (
@@ -113,18 +89,16 @@ fn stores_of_constants_reach_the_right_bytes_of_the_running_statics() {
     );
     let bind: HashSet<String> = [private.clone(), array.clone(), flag.clone()].into();
     let rewritten = elf::rewrite(&bytes, &bind, &HashMap::new()).unwrap();
-    let path = dir.join("imm-bound.o");
-    std::fs::write(&path, rewritten.bytes.unwrap()).unwrap();
-    let statics = dir.join("statics.o");
-    let addresses = [
-        based(&private, LIVE_PRIV.as_ptr() as u64),
-        based(&array, LIVE_ARR.as_ptr() as u64),
-        based(&flag, LIVE_FLAG.as_ptr() as u64),
-    ];
-    std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
-    let library = dir.join("libimm.so");
-    link_shared(&[&path, &statics], &library);
-    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let library = load_bound(
+        &dir,
+        rewritten,
+        &[
+            based(&private, LIVE_PRIV.as_ptr() as u64),
+            based(&array, LIVE_ARR.as_ptr() as u64),
+            based(&flag, LIVE_FLAG.as_ptr() as u64),
+        ],
+        Link::NoStd,
+    );
     let set: extern "C" fn() -> u32 = *unsafe { library.get(b"set") }.unwrap();
     assert_eq!(set(), 8, "the running FLAG (true) was read");
     assert_eq!(LIVE_PRIV.load(Ordering::SeqCst), 8);
@@ -140,7 +114,7 @@ static LIVE_RAW: AtomicU64 = AtomicU64::new(1000);
 #[test]
 fn a_rewritten_patch_counts_in_the_running_programs_statics() {
     let dir = scratch("counts");
-    let object = compile(&dir, "patch", PATCH);
+    let object = compile(&dir, "patch", &no_std(PATCH));
     let bytes = std::fs::read(&object).unwrap();
 
     let defined = elf::scan(&bytes).unwrap().statics;
@@ -156,20 +130,15 @@ fn a_rewritten_patch_counts_in_the_running_programs_statics() {
     let mut expected = vec![hits.clone(), raw.clone()];
     expected.sort();
     assert_eq!(rewritten.bound, expected);
-    let rewritten_path = dir.join("patch-bound.o");
-    std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
-
-    let addresses = [
-        based(&hits, LIVE_HITS.as_ptr() as u64),
-        based(&raw, LIVE_RAW.as_ptr() as u64),
-    ];
-    let statics = dir.join("statics.o");
-    std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
-
-    let library = dir.join("libpatch.so");
-    link_shared(&[&rewritten_path, &statics], &library);
-    // SAFETY: the library is the fixture above, built for this process.
-    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let library = load_bound(
+        &dir,
+        rewritten,
+        &[
+            based(&hits, LIVE_HITS.as_ptr() as u64),
+            based(&raw, LIVE_RAW.as_ptr() as u64),
+        ],
+        Link::NoStd,
+    );
     let bump: libloading::Symbol<extern "C" fn() -> u64> = unsafe { library.get(b"bump") }.unwrap();
     let bump_raw: libloading::Symbol<extern "C" fn() -> u64> =
         unsafe { library.get(b"bump_raw") }.unwrap();
@@ -192,7 +161,7 @@ fn a_rewritten_patch_counts_in_the_running_programs_statics() {
 fn without_the_rewrite_the_patch_counts_in_its_own_copy() {
     // What dx 0.7.10 does on its own (dioxus #5237): the control for the test above.
     let dir = scratch("control");
-    let object = compile(&dir, "patch", PATCH);
+    let object = compile(&dir, "patch", &no_std(PATCH));
     let library = dir.join("libcontrol.so");
     link_shared(&[&object], &library);
     let library = unsafe { libloading::Library::new(&library) }.unwrap();
@@ -236,14 +205,12 @@ fn an_object_with_comdat_groups_is_rewritten_linked_and_run() {
     let defined = elf::scan(&bytes).unwrap().statics;
     let hits = name_of(&defined, "HITS");
     let rewritten = elf::rewrite(&bytes, &[hits.clone()].into(), &HashMap::new()).unwrap();
-    let rewritten_path = dir.join("grouped-bound.o");
-    std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
-    let statics = dir.join("statics.o");
-    let addresses = [based(&hits, LIVE_GROUPED.as_ptr() as u64)];
-    std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
-    let library = dir.join("libgrouped.so");
-    link_shared_std(&[&rewritten_path, &statics], &library);
-    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let library = load_bound(
+        &dir,
+        rewritten,
+        &[based(&hits, LIVE_GROUPED.as_ptr() as u64)],
+        Link::WithStd,
+    );
     let count_six: extern "C" fn() -> u64 = *unsafe { library.get(b"count_six") }.unwrap();
     assert_eq!(count_six(), 16);
     assert_eq!(LIVE_GROUPED.load(Ordering::SeqCst), 16);
@@ -322,7 +289,7 @@ static LIVE_COUNT: AtomicU64 = AtomicU64::new(7);
 #[test]
 fn a_static_mut_read_and_written_directly_goes_through_a_thunk() {
     let dir = scratch("direct");
-    let object = compile(&dir, "direct", DIRECT);
+    let object = compile(&dir, "direct", &no_std(DIRECT));
     let bytes = std::fs::read(&object).unwrap();
     let defined = elf::scan(&bytes).unwrap().statics;
     let count = name_of(&defined, "COUNT");
@@ -333,19 +300,55 @@ fn a_static_mut_read_and_written_directly_goes_through_a_thunk() {
 
     let rewritten = elf::rewrite(&bytes, &[count.clone()].into(), &HashMap::new()).unwrap();
     assert_eq!(rewritten.bound, std::slice::from_ref(&count));
-    let rewritten_path = dir.join("direct-bound.o");
-    std::fs::write(&rewritten_path, rewritten.bytes.unwrap()).unwrap();
-    let statics = dir.join("statics.o");
-    let addresses = [based(&count, LIVE_COUNT.as_ptr() as u64)];
-    std::fs::write(&statics, hotswap_link::statics_object(&addresses).unwrap()).unwrap();
-    let library = dir.join("libdirect.so");
-    link_shared(&[&rewritten_path, &statics], &library);
-    let library = unsafe { libloading::Library::new(&library) }.unwrap();
+    let library = load_bound(
+        &dir,
+        rewritten,
+        &[based(&count, LIVE_COUNT.as_ptr() as u64)],
+        Link::NoStd,
+    );
     let count: libloading::Symbol<extern "C" fn() -> u64> =
         unsafe { library.get(b"count") }.unwrap();
     assert_eq!(count(), 8);
     assert_eq!(count(), 9);
     assert_eq!(LIVE_COUNT.load(Ordering::SeqCst), 9);
+}
+
+/// A fixture without `std`: its panic handler and unwinding personality.
+fn no_std(source: &str) -> String {
+    format!(
+        "#![no_std]\n{source}\n#[panic_handler]\nfn panic(_: &core::panic::PanicInfo) -> ! {{\n    loop {{}}\n}}\n\n#[no_mangle]\nextern \"C\" fn rust_eh_personality() {{}}\n"
+    )
+}
+
+/// What a linked patch resolves its runtime against.
+#[derive(Clone, Copy)]
+enum Link {
+    /// `core` from the toolchain, as the running program would provide it.
+    NoStd,
+    /// `std` left undefined, resolved to this process's own on loading.
+    WithStd,
+}
+
+/// Links `rewritten` with the statics object for `addresses` into a shared
+/// library, as dx links a patch, and loads it into this process, as
+/// subsecond loads one.
+fn load_bound(
+    dir: &Path,
+    rewritten: elf::Rewritten,
+    addresses: &[(String, u64, u64)],
+    link: Link,
+) -> libloading::Library {
+    let object = dir.join("bound.o");
+    std::fs::write(&object, rewritten.bytes.expect("the object was rewritten")).unwrap();
+    let statics = dir.join("statics.o");
+    std::fs::write(&statics, hotswap_link::statics_object(addresses).unwrap()).unwrap();
+    let library = dir.join("libbound.so");
+    match link {
+        Link::NoStd => link_shared(&[&object, &statics], &library),
+        Link::WithStd => link_shared_std(&[&object, &statics], &library),
+    }
+    // SAFETY: the library is a fixture of this file, built for this process.
+    unsafe { libloading::Library::new(&library) }.unwrap()
 }
 
 /// The statics object's entry for a static bound to `address`.
