@@ -57,13 +57,10 @@ pub fn read(
                     .or_default() += 1;
             }
         }
-        let SymbolSection::Section(index) = symbol.section() else {
+        if symbol.is_undefined() {
             continue;
-        };
-        let Ok(section) = object.section_by_index(index) else {
-            continue;
-        };
-        if section.kind() == SectionKind::Tls || section.kind() == SectionKind::UninitializedTls {
+        }
+        if symbol.kind() == object::SymbolKind::Tls {
             if let Some(end) = tls_end {
                 let tpoff = symbol.address() as i64 - end as i64;
                 base.thread_locals
@@ -71,13 +68,23 @@ pub fn read(
             }
             continue;
         }
+        // Most of the base's symbols are none of the patch's business: tell
+        // them by name before looking at their sections (this loop reads
+        // every symbol of the program at every patch).
+        let path = path_key(name);
+        let at_wanted_path = path.len() != name.len() && wanted_paths.contains(path);
+        if !at_wanted_path && !wanted.contains(name) {
+            continue;
+        }
+        let SymbolSection::Section(index) = symbol.section() else {
+            continue;
+        };
+        let Ok(section) = object.section_by_index(index) else {
+            continue;
+        };
         let writable = matches!(section.flags(), SectionFlags::Elf { sh_flags }
             if is_writable_data(section.name_bytes().unwrap_or_default(), sh_flags));
-        let path = path_key(name);
-        if path.len() != name.len()
-            && symbol.kind() == object::SymbolKind::Data
-            && wanted_paths.contains(path)
-        {
+        if at_wanted_path && symbol.kind() == object::SymbolKind::Data {
             base.paths
                 .entry(path.to_string())
                 .or_default()

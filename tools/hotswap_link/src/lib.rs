@@ -179,20 +179,20 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     let mut bound = BTreeSet::new();
     let (mut bound_tls, mut unbound_tls) = (BTreeSet::new(), BTreeSet::new());
-    let mut names = scans.iter();
-    let mut replaced = rewrite_inputs(&inputs, &scratch, |bytes| {
-        let refers = names.next().is_some_and(|names| {
-            !names.is_disjoint(&bind) || names.iter().any(|n| tls.contains_key(n))
-        });
+    let (mut replaced, results) = rewrite_inputs(&inputs, &scratch, |ordinal, bytes| {
+        let names = &scans[ordinal];
+        let refers = !names.is_disjoint(&bind) || names.iter().any(|n| tls.contains_key(n));
         if !refers {
-            return Ok(None);
+            return Ok((None, elf::Rewritten::default()));
         }
-        let rewritten = elf::rewrite(bytes, &bind, &tls).map_err(|e| e.to_string())?;
+        let mut rewritten = elf::rewrite(bytes, &bind, &tls).map_err(|e| e.to_string())?;
+        Ok((rewritten.bytes.take(), rewritten))
+    })?;
+    for rewritten in results {
         bound.extend(rewritten.bound);
         bound_tls.extend(rewritten.bound_thread_locals);
         unbound_tls.extend(rewritten.unbound_thread_locals);
-        Ok(rewritten.bytes)
-    })?;
+    }
 
     let mut new_args = Vec::with_capacity(args.len() + 1);
     for (index, arg) in args.iter().enumerate() {
@@ -290,9 +290,9 @@ pub fn bind_wasm_patch(args: &[OsString], output: &Path) -> Result<Bound, String
         .iter()
         .flat_map(|input| input.objects.iter().map(|(_, bytes)| bytes.as_slice()));
     let plan = wasm::plan(objects, &base).map_err(|e| e.to_string())?;
-    let mut replaced = rewrite_inputs(&inputs, &scratch, |bytes| {
+    let (mut replaced, _) = rewrite_inputs(&inputs, &scratch, |_, bytes| {
         let rewritten = wasm::rewrite(bytes, &base, &plan).map_err(|e| e.to_string())?;
-        Ok(rewritten.bytes)
+        Ok((rewritten.bytes, ()))
     })?;
     let mut new_args = Vec::with_capacity(args.len());
     for (index, arg) in args.iter().enumerate() {
@@ -343,18 +343,50 @@ pub fn statics_object(symbols: &[(String, u64, u64)]) -> Result<Vec<u8>, String>
 /// `scratch`: the argument index of each input to replace, with the objects to
 /// link in its place (an archive's members go in as objects: dx links the
 /// rebuilt workspace crates whole, as the base has them).
-fn rewrite_inputs(
+/// The link arguments (by index) to replace, each with the objects in its place.
+type Replaced = HashMap<usize, Vec<OsString>>;
+/// One object's rewrite: its new bytes (`None`: as it was) and what it bound.
+type Outcome<T> = Result<(Option<Vec<u8>>, T), String>;
+
+fn rewrite_inputs<T: Send>(
     inputs: &[Input],
     scratch: &Path,
-    mut rewrite: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, String>,
-) -> Result<HashMap<usize, Vec<OsString>>, String> {
+    rewrite: impl Fn(usize, &[u8]) -> Outcome<T> + Sync,
+) -> Result<(Replaced, Vec<T>), String> {
+    // Rewriting is most of the binding's time and every object stands
+    // alone: one worker per core, each with a run of the objects.
+    let objects: Vec<&[u8]> = inputs
+        .iter()
+        .flat_map(|input| input.objects.iter().map(|(_, bytes)| bytes.as_slice()))
+        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_worker = objects.len().div_ceil(workers).max(1);
+    let mut results: Vec<Option<Outcome<T>>> = objects.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        for (run, slots) in results.chunks_mut(per_worker).enumerate() {
+            let (objects, rewrite) = (&objects, &rewrite);
+            scope.spawn(move || {
+                for (offset, slot) in slots.iter_mut().enumerate() {
+                    let ordinal = run * per_worker + offset;
+                    *slot = Some(rewrite(ordinal, objects[ordinal]));
+                }
+            });
+        }
+    });
+
+    let mut results = results
+        .into_iter()
+        .map(|r| r.expect("every object was rewritten"));
     let mut replaced = HashMap::new();
+    let mut extras = Vec::new();
     for input in inputs {
         let mut paths = Vec::new();
         let mut changed = false;
         for (index, (name, bytes)) in input.objects.iter().enumerate() {
             let path = scratch.join(format!("{}-{index}-{}", input.arg, file_name(name)));
-            match rewrite(bytes)? {
+            let (rewritten, extra) = results.next().expect("one result per object")?;
+            extras.push(extra);
+            match rewritten {
                 Some(new) => {
                     changed = true;
                     write(&path, &new)?;
@@ -368,7 +400,7 @@ fn rewrite_inputs(
             replaced.insert(input.arg, paths);
         }
     }
-    Ok(replaced)
+    Ok((replaced, extras))
 }
 
 /// The patch link's objects and archives (dx's stub aside), read into memory.
