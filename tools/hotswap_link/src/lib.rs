@@ -57,7 +57,9 @@ struct Input {
 /// line to show when the patch must not be linked.
 pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let started = Instant::now();
+    let mut phases = Phases::new(started);
     let inputs = read_inputs(args, Some(&patch.stub))?;
+    phases.done("read inputs");
 
     let mut defined = HashMap::new();
     let mut read_only = BTreeSet::new();
@@ -75,11 +77,13 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     // Thread-locals named anywhere in the patch, defined there or not.
     let tls_named: HashSet<&String> = scans.iter().flatten().collect();
 
+    phases.done("scan objects");
     let stub = std::fs::read(&patch.stub)
         .map_err(|e| format!("cannot read dx's stub {}: {e}", patch.stub.display()))?;
     let stub = base::stub_addresses(&stub)?;
     let wanted: HashSet<String> = defined.keys().chain(&read_only).cloned().collect();
     let base = base::read(&patch.base, &wanted, &stub)?;
+    phases.done("read base");
 
     // Statics at the same path (several in one function body, like the
     // `__CALLSITE` every `tracing` macro declares) are told apart only by a
@@ -174,6 +178,7 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         .collect();
 
     let scratch = scratch_dir(&patch.output);
+    phases.done("plan");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
@@ -188,6 +193,7 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         let mut rewritten = elf::rewrite(bytes, &bind, &tls).map_err(|e| e.to_string())?;
         Ok((rewritten.bytes.take(), rewritten))
     })?;
+    phases.done("rewrite objects");
     for rewritten in results {
         bound.extend(rewritten.bound);
         bound_tls.extend(rewritten.bound_thread_locals);
@@ -231,12 +237,29 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     report.bound = bound.into_iter().collect();
     report.bound_thread_locals = bound_tls.iter().cloned().collect();
     report.thread_locals = unbound_tls.difference(&bound_tls).cloned().collect();
+    phases.done("statics object");
     report.micros = started.elapsed().as_micros() as u64;
+    report.phases = phases.0;
     Ok(Bound {
         args: new_args,
         report,
         scratch,
     })
+}
+
+/// How long each step of a binding took, for the report.
+struct Phases(Vec<(&'static str, u64)>, Instant);
+
+impl Phases {
+    fn new(started: Instant) -> Phases {
+        Phases(Vec::new(), started)
+    }
+
+    fn done(&mut self, what: &'static str) {
+        let now = Instant::now();
+        self.0.push((what, (now - self.1).as_micros() as u64));
+        self.1 = now;
+    }
 }
 
 /// Where the rewritten objects of the patch `output` are kept until its link

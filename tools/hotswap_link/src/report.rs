@@ -23,6 +23,8 @@ pub struct Report {
     pub thread_locals: Vec<String>,
     /// How long binding took, in microseconds.
     pub micros: u64,
+    /// And each of its steps, in microseconds (`phase <step> <µs>` lines).
+    pub phases: Vec<(&'static str, u64)>,
 }
 
 impl Report {
@@ -44,6 +46,9 @@ impl Report {
             for name in names {
                 out.push_str(&format!("{kind} {}\n", crate::readable(name)));
             }
+        }
+        for (step, micros) in &self.phases {
+            out.push_str(&format!("phase {} {micros}\n", step.replace(' ', "-")));
         }
         out.push_str(&format!("micros {}\n", self.micros));
         out
