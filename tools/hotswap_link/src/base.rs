@@ -46,21 +46,32 @@ pub fn read(
     // stands for two things in the base gives a wrong one for one of them, so
     // the slide most symbols agree on wins.
     let mut slides: HashMap<i64, usize> = HashMap::new();
+    let mut votes = 0;
     for symbol in object.symbols() {
-        let Ok(name) = symbol.name() else {
-            continue;
-        };
-        if !symbol.is_undefined() {
-            if let Some(&running) = stub.get(name) {
-                *slides
-                    .entry(running as i64 - symbol.address() as i64)
-                    .or_default() += 1;
-            }
-        }
         if symbol.is_undefined() {
             continue;
         }
-        if symbol.kind() == object::SymbolKind::Tls {
+        // Most symbols are code, which matters only for the slide: once
+        // enough of them have voted, they are passed over without even
+        // reading their names (this loop reads the whole program's table).
+        let kind = symbol.kind();
+        let code = kind == object::SymbolKind::Text;
+        if code && votes >= SLIDE_VOTES {
+            continue;
+        }
+        let Ok(name) = symbol.name() else {
+            continue;
+        };
+        if let Some(&running) = stub.get(name) {
+            *slides
+                .entry(running as i64 - symbol.address() as i64)
+                .or_default() += 1;
+            votes += 1;
+        }
+        if code {
+            continue;
+        }
+        if kind == object::SymbolKind::Tls {
             if let Some(end) = tls_end {
                 let tpoff = symbol.address() as i64 - end as i64;
                 base.thread_locals
@@ -125,6 +136,10 @@ pub fn read(
     };
     Ok(base)
 }
+
+/// How many symbols shared with dx's stub must agree on the slide before the
+/// rest of the base's code symbols are skipped.
+const SLIDE_VOTES: usize = 64;
 
 /// Where the executable's thread-locals end, relative to the thread pointer
 /// (x86-64 keeps the executable's TLS block right below it): the block's size
