@@ -119,7 +119,7 @@ pub const BASE_PREFIX: &str = "hotswap.base.";
 /// What one object of the patch defines and names (a cheap read: only the
 /// objects that refer to a bound static are rewritten).
 #[derive(Debug, Default)]
-pub struct Scan {
+pub struct Scan<'data> {
     /// Writable Rust statics it defines, with their sizes and initial bytes.
     pub statics: BTreeMap<String, Candidate>,
     /// Rust thread-locals it defines, with their sizes.
@@ -128,10 +128,10 @@ pub struct Scan {
     /// the running program has that static writable: then its type changed).
     pub read_only: Vec<String>,
     /// Every symbol name it has, defined or not.
-    pub names: HashSet<String>,
+    pub names: HashSet<&'data str>,
 }
 
-pub fn scan(bytes: &[u8]) -> Result<Scan, RewriteError> {
+pub fn scan(bytes: &[u8]) -> Result<Scan<'_>, RewriteError> {
     use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
     let file = object::File::parse(bytes)
         .map_err(|e| RewriteError::Unsupported(format!("not an object: {e}")))?;
@@ -143,7 +143,7 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, RewriteError> {
         if name.is_empty() {
             continue;
         }
-        out.names.insert(name.to_string());
+        out.names.insert(name);
         let SymbolSection::Section(index) = symbol.section() else {
             continue;
         };

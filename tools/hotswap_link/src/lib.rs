@@ -75,7 +75,7 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
         }
     }
     // Thread-locals named anywhere in the patch, defined there or not.
-    let tls_named: HashSet<&String> = scans.iter().flatten().collect();
+    let tls_named: HashSet<&str> = scans.iter().flatten().copied().collect();
 
     phases.done("scan objects");
     let stub = std::fs::read(&patch.stub)
@@ -173,7 +173,7 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let tls: HashMap<String, i64> = base
         .thread_locals
         .iter()
-        .filter(|(name, _)| tls_named.contains(*name))
+        .filter(|(name, _)| tls_named.contains(name.as_str()))
         .map(|(name, &(tpoff, _))| (name.clone(), tpoff))
         .collect();
 
@@ -186,7 +186,9 @@ pub fn bind_patch(args: &[OsString], patch: &Patch) -> Result<Bound, String> {
     let (mut bound_tls, mut unbound_tls) = (BTreeSet::new(), BTreeSet::new());
     let (mut replaced, results) = rewrite_inputs(&inputs, &scratch, |ordinal, bytes| {
         let names = &scans[ordinal];
-        let refers = !names.is_disjoint(&bind) || names.iter().any(|n| tls.contains_key(n));
+        let refers = names
+            .iter()
+            .any(|n| bind.contains(*n) || tls.contains_key(*n));
         if !refers {
             return Ok((None, elf::Rewritten::default()));
         }
