@@ -226,6 +226,8 @@ mod tests {
         std::fs::create_dir_all(&deps).unwrap();
         std::fs::create_dir_all(&app).unwrap();
         std::fs::write(deps.join("app-1.a.rcgu.bc"), "").unwrap();
+        // The patch written below must be stamped later than this leftover.
+        clock_past(&deps.join("app-1.a.rcgu.bc"));
         let mut rounds = 0;
         let removed = after_each_patch(&target, Duration::from_millis(5), |_| {
             rounds += 1;
