@@ -222,10 +222,6 @@ const PLACEHOLDER: [u8; PADDED] = [0x80, 0x80, 0x80, 0x80, 0x00];
 /// A relocated LEB in an object: always padded to this many bytes.
 const PADDED: usize = 5;
 
-pub fn is_rust_name(name: &str) -> bool {
-    name.starts_with("_ZN") || name.starts_with("_R")
-}
-
 /// Everything of one object the rewrite reads.
 struct Object<'a> {
     sections: Vec<RawSection<'a>>,
@@ -392,7 +388,7 @@ pub fn plan<'a>(
             else {
                 continue;
             };
-            if flags.contains(SymbolFlags::TLS) || !is_rust_name(name) {
+            if flags.contains(SymbolFlags::TLS) || !crate::elf::is_rust_name(name.as_bytes()) {
                 continue;
             }
             // `.data.rel.ro` holds statics that cannot change once relocated

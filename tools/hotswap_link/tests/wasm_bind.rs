@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hotswap_link::readable;
 use hotswap_link::wasm::{self, BaseSymbols, Unbindable};
 use wasmparser::{Parser, Payload, TypeRef};
 
@@ -261,10 +262,6 @@ fn a_static_is_bound_in_every_object_that_reaches_it() {
         "console.log(`${e.bump()} ${e.bump()} ${view.getUint32(HITS, true)}`);",
     );
     assert_eq!(out, "42 43 43", "both objects count in the page's HITS");
-}
-
-fn readable(name: &str) -> String {
-    hotswap_link::readable(name)
 }
 
 /// Instantiates the patch in node against a memory where the page's statics

@@ -44,10 +44,8 @@ pub const SAVED_WBG: &str = "__saved_wbg_";
 pub const APPLY_DATA_RELOCS: &str = "__wasm_apply_data_relocs";
 pub const APPLY_GLOBAL_RELOCS: &str = "__wasm_apply_global_relocs";
 
-/// A demangled name for messages.
-pub fn readable(symbol: &str) -> String {
-    format!("{:#}", rustc_demangle::demangle(symbol))
-}
+/// A demangled name for messages (one way to say a symbol, shared with hotswap-link).
+pub use hotswap_link::readable;
 
 /// The patch after [`resolve`].
 #[derive(Debug)]
