@@ -20,6 +20,7 @@ pub(crate) struct LinkReport {
     pub fresh: Vec<String>,
     pub same_path: Vec<String>,
     pub thread_locals: Vec<String>,
+    pub unguarded: bool,
     pub micros: u64,
 }
 
@@ -44,6 +45,7 @@ impl LinkReport {
                 "fresh" => report.fresh.push(value),
                 "same-path" => report.same_path.push(value),
                 "thread-local" => report.thread_locals.push(value),
+                "unguarded" => report.unguarded = true,
                 "micros" => report.micros = value.parse().unwrap_or(0),
                 _ => {} // a newer wrapper's news: the version line says so
             }
@@ -81,6 +83,13 @@ impl LinkReport {
                 out.push(line);
             }
         };
+        if self.unguarded {
+            once(
+                "unguarded",
+                "",
+                "the running program was linked without a layout snapshot (by an older hotswap-link?): a changed struct is patched, not rebuilt, until the next full build".to_string(),
+            );
+        }
         for name in &self.initialiser_changed {
             once(
                 "init",
@@ -175,6 +184,7 @@ mod tests {
         same-path app::f::__CALLSITE\n\
         same-path app::f::__CALLSITE\n\
         thread-local app::TL\n\
+        unguarded\n\
         micros 1500\n";
 
     #[test]
@@ -188,10 +198,11 @@ mod tests {
             first[0],
             "patch bound 2 statics and 1 thread-local to the running program (1.5 ms)"
         );
-        assert!(first[1].starts_with("static app::ID's initialiser changed"));
-        assert!(first[2].starts_with("static app::NEW is new"));
-        assert!(first[3].starts_with("2 statics declared beside others"));
-        assert!(first[4].starts_with("thread-local app::TL starts"));
+        assert!(first[1].contains("without a layout snapshot"));
+        assert!(first[2].starts_with("static app::ID's initialiser changed"));
+        assert!(first[3].starts_with("static app::NEW is new"));
+        assert!(first[4].starts_with("2 statics declared beside others"));
+        assert!(first[5].starts_with("thread-local app::TL starts"));
         assert_eq!(report.lines(&mut said).len(), 1, "notes are given once");
     }
 

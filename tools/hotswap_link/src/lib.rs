@@ -16,6 +16,7 @@
 
 pub mod base;
 pub mod elf;
+pub mod layout;
 pub mod link;
 pub mod report;
 pub mod thunk;
@@ -275,9 +276,49 @@ pub fn scratch_dir(output: &Path) -> PathBuf {
 /// which keeps the `linking` section the fat link wrote with
 /// `--emit-relocs`; dx resolves the patch's `GOT.mem` imports against it).
 pub fn wasm_base(output: &Path) -> Option<PathBuf> {
-    let name = output.file_name()?.to_str()?;
-    let (exe, _) = name.strip_prefix("lib")?.rsplit_once("-patch-")?;
+    let exe = link::patched_exe(output)?;
     Some(output.with_file_name(format!("{exe}_bg.wasm")))
+}
+
+/// The layout guard at dx's base link of `output`: records the items of the
+/// app's sources (cargo's dep-info `<output>.d` lists them) beside it, for
+/// [`check_layout`]. Returns how many files it read.
+pub fn record_layout(output: &Path) -> Result<usize, String> {
+    let dep_info = output.with_extension("d");
+    let listed = std::fs::read_to_string(&dep_info)
+        .map_err(|e| format!("cannot read {}: {e}", dep_info.display()))?;
+    let (dir, exe) = output
+        .parent()
+        .zip(output.file_name().and_then(|n| n.to_str()))
+        .ok_or_else(|| format!("{} is not a file's path", output.display()))?;
+    let snapshot = layout::Snapshot::take(layout::sources_in_dep_info(&listed));
+    snapshot.write(&layout::snapshot_path(dir, exe))?;
+    Ok(snapshot.files.len())
+}
+
+/// The layout guard at dx's link of the patch `output`: `Err` names the first
+/// type whose layout the saved sources change since the base link (see
+/// [`layout`]). `Ok(false)` when the base left no snapshot to compare with.
+pub fn check_layout(args: &[OsString], output: &Path) -> Result<bool, String> {
+    // The patch links the app's objects from cargo's `<profile>/deps`, the
+    // folder above which the base link wrote its snapshot.
+    let profile_dir = args
+        .iter()
+        .map(Path::new)
+        .find(|arg| arg.to_string_lossy().ends_with(".rcgu.o"))
+        .and_then(|object| object.parent()?.parent());
+    let (Some(profile_dir), Some(exe)) = (profile_dir, link::patched_exe(output)) else {
+        return Ok(false);
+    };
+    let Some(snapshot) = layout::Snapshot::read(&layout::snapshot_path(profile_dir, exe))? else {
+        return Ok(false);
+    };
+    match snapshot.first_change() {
+        Some(change) => Err(format!(
+            "{change}: values the running program holds keep the old layout"
+        )),
+        None => Ok(true),
+    }
 }
 
 /// Rewrites the inputs of dx's link of the web patch `output` so that the

@@ -17,8 +17,11 @@ pub enum Link {
     /// after), and without a wrapper it writes an empty object instead: do the
     /// same, or every patch would pay for a full link of the program.
     DiscardedByDx { output: PathBuf },
-    /// Anything else (cargo build, dx's own base link, build scripts): the
-    /// real linker, untouched.
+    /// dx's own link of the running program (the "fat" link, natively with
+    /// `main` exported, on the web without rustc's `-flavor wasm`): the real
+    /// linker, then the layout guard's snapshot of the sources beside it.
+    DxBase { output: PathBuf },
+    /// Anything else (cargo build, build scripts): the real linker, untouched.
     Plain,
 }
 
@@ -97,7 +100,10 @@ pub fn classify(args: &[OsString], env: impl Fn(&str) -> Option<String>) -> Link
         .any(|a| a.contains("--export-dynamic-symbol,main"))
         || (is_wasm(args) && !rustc_wasm_link);
     let dead_code_kept = !text.iter().any(|a| a.contains("--gc-sections"));
-    if under_dx && !dx_base_link && dead_code_kept && !output.to_string_lossy().ends_with(".so") {
+    if dx_base_link {
+        return Link::DxBase { output };
+    }
+    if under_dx && dead_code_kept && !output.to_string_lossy().ends_with(".so") {
         return Link::DiscardedByDx { output };
     }
     Link::Plain
@@ -105,11 +111,15 @@ pub fn classify(args: &[OsString], env: impl Fn(&str) -> Option<String>) -> Link
 
 /// `dir/lib<exe>-patch-<digits>.so` -> `dir/<exe>`.
 fn patch_base(output: &std::path::Path) -> Option<PathBuf> {
-    is_patch_name(output, "so").then(|| {
-        let name = output.file_name()?.to_str()?;
-        let (exe, _) = name.strip_prefix("lib")?.rsplit_once("-patch-")?;
-        Some(output.with_file_name(exe))
-    })?
+    is_patch_name(output, "so").then(|| Some(output.with_file_name(patched_exe(output)?)))?
+}
+
+/// The executable a patch is for, by dx's name for the patch:
+/// `lib<exe>-patch-<ms>.<extension>` -> `<exe>`.
+pub fn patched_exe(output: &std::path::Path) -> Option<&str> {
+    let name = output.file_name()?.to_str()?;
+    let (exe, _) = name.strip_prefix("lib")?.rsplit_once("-patch-")?;
+    Some(exe)
 }
 
 /// Whether `output` is named as dx names a patch: `lib<exe>-patch-<ms>.<extension>`.
@@ -203,7 +213,12 @@ mod tests {
         assert_eq!(classify(&args(&gc), under_dx), Link::Plain);
         // dx's own link of the base.
         let fat = ["main.o", "-Wl,--export-dynamic-symbol,main", "-o", "/t/app"];
-        assert_eq!(classify(&args(&fat), under_dx), Link::Plain);
+        assert_eq!(
+            classify(&args(&fat), under_dx),
+            Link::DxBase {
+                output: "/t/app".into()
+            }
+        );
         // A proc macro or other shared library rustc links.
         let dylib = ["m.o", "-shared", "-o", "/t/deps/libmacro-1.so"];
         assert_eq!(classify(&args(&dylib), under_dx), Link::Plain);
@@ -251,7 +266,12 @@ mod tests {
             "-o",
             "/b/app.wasm",
         ];
-        assert_eq!(classify(&args(&fat), under_dx), Link::Plain);
+        assert_eq!(
+            classify(&args(&fat), under_dx),
+            Link::DxBase {
+                output: "/b/app.wasm".into()
+            }
+        );
         assert!(is_wasm(&args(&fat)));
         assert!(!is_wasm(&args(&["a.o", "-o", "/t/app"])));
     }

@@ -21,21 +21,48 @@ fn main() -> ExitCode {
     trace(&format!("{link:?} {args:?}"));
     match link {
         Link::Plain => real_link(&args),
+        Link::DxBase { output } => {
+            let status = real_link(&args);
+            if status == ExitCode::SUCCESS {
+                // Without a snapshot every later patch is linked unguarded:
+                // say so, but the app itself is fine.
+                match hotswap_link::record_layout(&output) {
+                    Ok(files) => trace(&format!("layout snapshot of {files} files")),
+                    Err(e) => eprintln!(
+                        "hotswap-link: layout changes will not be caught until the next full build: {e}"
+                    ),
+                }
+            }
+            status
+        }
         Link::DiscardedByDx { output } => match std::fs::write(&output, empty_object()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("cannot write {}: {e}", output.display())),
         },
         Link::Patch(patch) => link_bound(
-            guarded(|| bind_patch(&args, &patch)),
+            guarded(|| layout_checked(&args, &patch.output, || bind_patch(&args, &patch))),
             &patch.output,
             empty_object,
         ),
         Link::WasmPatch { output } => link_bound(
-            guarded(|| bind_wasm_patch(&args, &output)),
+            guarded(|| layout_checked(&args, &output, || bind_wasm_patch(&args, &output))),
             &output,
             empty_wasm,
         ),
     }
+}
+
+/// The layout guard before the binding: a save that changed a type the
+/// running program holds is refused, so dx rebuilds instead of patching.
+fn layout_checked(
+    args: &[OsString],
+    output: &Path,
+    bind: impl FnOnce() -> Result<Bound, String>,
+) -> Result<Bound, String> {
+    let guarded = hotswap_link::check_layout(args, output)?;
+    let mut bound = bind()?;
+    bound.report.unguarded = !guarded;
+    Ok(bound)
 }
 
 /// A bug in the binding must not leave dx with no patch and no rebuild: a

@@ -21,6 +21,9 @@ pub struct Report {
     pub bound_thread_locals: Vec<String>,
     /// Thread-locals patched code gets its own (initial) copy of.
     pub thread_locals: Vec<String>,
+    /// The running program left no layout snapshot (`layout`): this patch
+    /// was not checked for changed types.
+    pub unguarded: bool,
     /// How long binding took, in microseconds.
     pub micros: u64,
     /// And each of its steps, in microseconds (`phase <step> <µs>` lines).
@@ -46,6 +49,9 @@ impl Report {
             for name in names {
                 out.push_str(&format!("{kind} {}\n", crate::readable(name)));
             }
+        }
+        if self.unguarded {
+            out.push_str("unguarded\n");
         }
         for (step, micros) in &self.phases {
             out.push_str(&format!("phase {} {micros}\n", step.replace(' ', "-")));

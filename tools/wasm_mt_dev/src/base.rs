@@ -3,17 +3,16 @@
 //! patchable ([`crate::prepare`]), run through wasm-bindgen, and laid out as a
 //! page.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::capture::{self, Kind};
-use crate::guard::{self, Frozen};
 use crate::layout::{self, BaseLayout};
 use crate::prepare::{self, BUILD_ID};
 use crate::replay::{self, Workspace};
 use crate::wasm::ModuleView;
 use crate::{say, walrus_error, Error};
+use hotswap_link::layout::Snapshot;
 
 /// Where the app is and where the build goes.
 #[derive(Debug, Clone)]
@@ -86,8 +85,9 @@ pub struct Base {
     pub layout: BaseLayout,
     pub build_id: u32,
     pub workspace: Workspace,
-    /// Each source file of the workspace crates, as parsed when the base was built.
-    pub frozen: BTreeMap<PathBuf, Frozen>,
+    /// The layout guard's view of the workspace crates' sources when the
+    /// base was built.
+    pub frozen: Snapshot,
 }
 
 pub fn build(config: &Config) -> Result<Base, BuildError> {
@@ -293,20 +293,13 @@ fn write_page(config: &Config, dist: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The frozen items of every source file of the workspace crates.
-pub fn snapshot(workspace: &Workspace) -> BTreeMap<PathBuf, Frozen> {
-    let mut out = BTreeMap::new();
-    for dir in source_dirs(workspace) {
-        for file in rust_files(&dir) {
-            if let Some(items) = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|s| guard::frozen_items(&s))
-            {
-                out.insert(file, items);
-            }
-        }
-    }
-    out
+/// The layout guard's snapshot of every source file of the workspace crates.
+pub fn snapshot(workspace: &Workspace) -> Snapshot {
+    Snapshot::take(
+        source_dirs(workspace)
+            .iter()
+            .flat_map(|dir| rust_files(dir)),
+    )
 }
 
 /// The `src/` folder of each recorded workspace crate.

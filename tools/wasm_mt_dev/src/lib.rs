@@ -11,7 +11,6 @@
 
 pub mod base;
 pub mod capture;
-pub mod guard;
 pub mod layout;
 pub mod link;
 pub mod objects;

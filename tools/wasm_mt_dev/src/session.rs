@@ -8,7 +8,7 @@ use dioxus_devtools_types::{DevserverMsg, HotReloadMsg};
 
 use crate::base::{self, Base, BuildError, Config};
 use crate::replay::{CrateKey, ReplayError};
-use crate::{guard, link, objects, patch, say, Error};
+use crate::{link, objects, patch, say, Error};
 use hotswap_link::wasm::RewriteError;
 
 /// What a save became.
@@ -108,8 +108,8 @@ impl Session {
             let Some(key) = self.base.workspace.crate_of(file) else {
                 continue;
             };
-            if let Some(reason) = self.frozen_change(file) {
-                return Outcome::NeedsRebuild(format!("{}: {reason}", self.relative(file)));
+            if let Some(change) = self.base.frozen.change_in(file) {
+                return Outcome::NeedsRebuild(change);
             }
             crates.insert(key);
         }
@@ -121,19 +121,6 @@ impl Session {
             Ok(outcome) => outcome,
             Err(e) => Outcome::NeedsRebuild(format!("the patch could not be made: {e}")),
         }
-    }
-
-    fn relative(&self, file: &Path) -> String {
-        file.strip_prefix(&self.config.workspace)
-            .unwrap_or(file)
-            .display()
-            .to_string()
-    }
-
-    fn frozen_change(&self, file: &Path) -> Option<String> {
-        let now = guard::frozen_items(&std::fs::read_to_string(file).ok()?)?;
-        let then = self.base.frozen.get(file).cloned().unwrap_or_default();
-        guard::unpatchable_change(&then, &now)
     }
 
     fn make_patch(&mut self, saved_at: Instant) -> Result<Outcome, Error> {
