@@ -213,6 +213,17 @@ impl Dx {
         self.wait_for_line(APP_CONNECTED, 0, timeout);
     }
 
+    /// How many times an app has connected so far (one per process dx started).
+    pub fn app_connections(&self) -> usize {
+        self.count(APP_CONNECTED)
+    }
+
+    /// Wait for connection number `seen + 1`: the app dx started after a
+    /// rebuild. A save before then is linked against the previous process.
+    pub fn wait_for_app_reconnected(&mut self, seen: usize, timeout: Duration) {
+        self.wait_for_line(APP_CONNECTED, seen, timeout);
+    }
+
     /// Panic with dx's exit status if it stopped.
     pub fn assert_running(&mut self) {
         self.process.assert_running();

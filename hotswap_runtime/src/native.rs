@@ -4,7 +4,7 @@
 //! it. Without them (plain `cargo run`) there is no dev server and we return at
 //! once: no thread, no polling.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use subsecond::JumpTable;
 
@@ -51,10 +51,15 @@ fn run<P: Platform>(session: &Session<P>, endpoint: &str, url: &str) {
             Ok((mut socket, _)) => {
                 let opened = Instant::now();
                 let hello = session.connected(endpoint);
+                let mut nudge = Nudge::arm(&mut socket);
                 let reason = match socket.send(tungstenite::Message::text(hello)) {
                     Err(err) => err.to_string(),
                     Ok(()) => loop {
-                        match socket.read() {
+                        let read = socket.read();
+                        if nudge.fired(&mut socket, &read) {
+                            continue;
+                        }
+                        match read {
                             Ok(tungstenite::Message::Text(text)) => session.handle_text(&text),
                             Ok(tungstenite::Message::Binary(bytes)) => {
                                 session.handle_binary(&bytes)
@@ -80,6 +85,51 @@ fn run<P: Platform>(session: &Session<P>, endpoint: &str, url: &str) {
         let delay = backoff.next();
         tracing::debug!(?delay, "reconnecting to {endpoint}");
         std::thread::sleep(delay);
+    }
+}
+
+/// dx 0.7.10 can leave a new connection unregistered until something else
+/// happens: its dev server stops listening for clients when it sees one
+/// close (the app it has just replaced, after a rebuild) in the same wait in
+/// which this one arrives, until its main loop next wakes. Until then it
+/// patches with the old process's addresses (`hotswap-link` refuses such a
+/// patch, and dx rebuilds again). A line on stdout wakes that loop, so one is
+/// printed shortly after connecting, once dx has had time to see the close.
+struct Nudge(bool);
+
+const NUDGE_AFTER: Duration = Duration::from_millis(300);
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+impl Nudge {
+    fn arm(socket: &mut Socket) -> Nudge {
+        Nudge(set_read_timeout(socket, Some(NUDGE_AFTER)))
+    }
+
+    /// Whether `read` was the armed timeout (and the line is now printed).
+    fn fired(
+        &mut self,
+        socket: &mut Socket,
+        read: &tungstenite::Result<tungstenite::Message>,
+    ) -> bool {
+        let timed_out = matches!(read, Err(tungstenite::Error::Io(e))
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+        if !(self.0 && timed_out) {
+            return false;
+        }
+        self.0 = false;
+        set_read_timeout(socket, None);
+        println!("hotswap_runtime: waiting for patches");
+        true
+    }
+}
+
+fn set_read_timeout(socket: &mut Socket, timeout: Option<Duration>) -> bool {
+    match socket.get_mut() {
+        tungstenite::stream::MaybeTlsStream::Plain(stream) => {
+            stream.set_read_timeout(timeout).is_ok()
+        }
+        _ => false,
     }
 }
 

@@ -8,6 +8,7 @@ use e2e_support::{free_port, http, wait_until, Dx, Scratch, FIRST_BUILD, PATCH};
 use serde_json::Value;
 
 const APP: &str = "server_hotswap_example/src/app.rs";
+const STATE: &str = "server_hotswap_example/src/state.rs";
 
 #[test]
 fn edits_patch_the_running_server_without_dropping_connections() {
@@ -151,6 +152,7 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     );
 
     step("a static whose type changes is not patched: dx rebuilds, nothing corrupts");
+    let connections = dx.app_connections();
     let rebuilds_before = dx.count("Failed to generate patch");
     scratch.edit_all(
         APP,
@@ -164,8 +166,8 @@ fn edits_patch_the_running_server_without_dropping_connections() {
     );
     let refused = dx.wait_for_line("Failed to generate patch", rebuilds_before, PATCH);
     assert!(
-        refused.contains("static server_hotswap_example::app::GREETED changed type"),
-        "the refusal names the static: {refused}"
+        refused.contains("server_hotswap_example/src/app.rs: static GREETED changed type"),
+        "the layout guard names the static: {refused}"
     );
     dx.wait_for_line("Starting full rebuild", 0, PATCH);
     let fresh = wait_until("the rebuilt server to answer /greeted", FIRST_BUILD, || {
@@ -182,8 +184,49 @@ fn edits_patch_the_running_server_without_dropping_connections() {
         fresh.body
     );
     let counted = greeted_by_unpatched(&mut server);
-    let (count, _) = greeted(&mut server);
+    let (count, instance) = greeted(&mut server);
     assert_eq!(count, counted, "the new process counts in its own one copy");
+
+    dx.wait_for_app_reconnected(connections, PATCH);
+
+    step("a body-only edit beside a struct definition still patches");
+    let rebuilds_before = dx.count("Starting full rebuild");
+    let patches_before = dx.count("Hot-patching:");
+    scratch.edit(
+        STATE,
+        "patches: self.patches.load(Relaxed),",
+        "patches: self.patches.load(Relaxed) + 1000,",
+    );
+    dx.wait_for_line("Hot-patching:", patches_before, PATCH);
+    let patched = wait_until("/stats to show the patched snapshot", PATCH, || {
+        Some(server.stats()).filter(|stats| stats["patches"].as_u64() >= Some(1000))
+    });
+    assert_eq!(
+        greeted(&mut server).1,
+        instance,
+        "patched, not restarted: {patched}"
+    );
+
+    step("a field added in front of Stats is rebuilt, not patched into the live object");
+    let refusals_before = dx.count("Failed to generate patch");
+    scratch.edit(
+        STATE,
+        "pub struct Stats {\n",
+        "pub struct Stats {\n    started: AtomicU64,\n",
+    );
+    let refused = dx.wait_for_line("Failed to generate patch", refusals_before, PATCH);
+    assert!(
+        refused.contains("server_hotswap_example/src/state.rs: struct Stats changed"),
+        "the refusal names the struct and its file: {refused}"
+    );
+    dx.wait_for_line("Starting full rebuild", rebuilds_before, PATCH);
+    wait_until("the rebuilt server to answer /greeted", FIRST_BUILD, || {
+        dx.assert_running();
+        server
+            .get("/greeted")
+            .ok()
+            .filter(|r| !r.body.ends_with(&instance))
+    });
 }
 
 /// GET /, counted by patched code in a static, and that static as the

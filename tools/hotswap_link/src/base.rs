@@ -126,9 +126,10 @@ pub fn read(
     base.slide = match slides.into_iter().max_by_key(|(_, count)| *count) {
         // A mapping slides by whole pages; a majority that does not is no slide.
         Some((slide, count)) if slide % 4096 == 0 && count * 2 > votes => Some(slide),
-        Some(_) => {
+        Some((slide, count)) => {
             return Err(format!(
-                "dx's stub and {} do not agree on where the running program is mapped",
+                "dx's stub and {} do not agree on where the running program is mapped \
+                 (the likeliest offset, {slide:#x}, has {count} of {votes} symbols)",
                 exe.display()
             ))
         }

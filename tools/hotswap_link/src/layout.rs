@@ -180,6 +180,9 @@ fn thread_locals(tokens: &proc_macro2::TokenStream) -> Vec<(String, String)> {
 pub fn unpatchable_change(then: &Frozen, now: &Frozen) -> Option<String> {
     for (key, tokens) in now {
         match then.get(key) {
+            Some(old) if old != tokens && key.starts_with("static") => {
+                return Some(format!("{key} changed type"))
+            }
             Some(old) if old != tokens => return Some(format!("{key} changed")),
             None if key.starts_with("thread_local!") => return Some(format!("{key} is new")),
             _ => {}
@@ -367,9 +370,13 @@ mod tests {
             (
                 "GREETING: &str",
                 "GREETING: &[u8]",
-                "static GREETING changed",
+                "static GREETING changed type",
             ),
-            ("static mut TICKS", "static TICKS", "static TICKS changed"),
+            (
+                "static mut TICKS",
+                "static TICKS",
+                "static TICKS changed type",
+            ),
             ("A, B", "A, B, C", "enum inner::Mode changed"),
             ("ID: Cell<u32>", "ID: Cell<u64>", "thread_local! ID changed"),
             (

@@ -315,7 +315,7 @@ pub fn check_layout(args: &[OsString], output: &Path) -> Result<bool, String> {
     };
     match snapshot.first_change() {
         Some(change) => Err(format!(
-            "{change}: values the running program holds keep the old layout"
+            "{change}, and the running program's values keep the old layout"
         )),
         None => Ok(true),
     }
