@@ -156,11 +156,41 @@ fn edits_patch_the_page_without_a_reload() {
     assert!(refused.contains("CLICKS_SEEN"), "{refused}");
     dx.wait_for_line("Starting full rebuild", 0, PATCH);
     // dx reloads the page once the rebuild is built: fresh state, new code.
-    browser.wait_for(
-        "the page to reload with the rebuilt app",
+    wait_for_reload(
+        &mut browser,
         "window.__before_rebuild === undefined && \
          document.querySelector('#hotView')?.textContent.includes('0 clicks in a static')",
+    );
+
+    step("a field added in front of Counter: the layout guard makes it a rebuild");
+    browser.eval("window.__before_layout = true");
+    let refusals = dx.count("Failed to generate patch");
+    let rebuilds = dx.count("Starting full rebuild");
+    scratch.edit(
+        VIEW,
+        "pub struct Counter {\n",
+        "pub struct Counter {\n    #[serde(default)]\n    pub label: u8,\n",
+    );
+    let refused = dx.wait_for_line("Failed to generate patch", refusals, PATCH);
+    assert!(
+        refused.contains("wasm_hotswap_example/src/view.rs: struct Counter changed"),
+        "the refusal names the struct and its file: {refused}"
+    );
+    dx.wait_for_line("Starting full rebuild", rebuilds, PATCH);
+    wait_for_reload(
+        &mut browser,
+        "window.__before_layout === undefined && !!document.querySelector('#hotView')",
+    );
+}
+
+/// Wait for dx to reload the page with the rebuilt app, until `reloaded`
+/// holds; while the page navigates Chromium refuses to evaluate, which is
+/// not yet an answer.
+fn wait_for_reload(browser: &mut Browser, reloaded: &str) {
+    wait_until(
+        "the page to reload with the rebuilt app",
         FIRST_BUILD,
+        || (browser.try_eval(reloaded) == Ok(json!(true))).then_some(()),
     );
 }
 
