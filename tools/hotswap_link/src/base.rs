@@ -126,6 +126,15 @@ pub fn read(
     base.slide = match slides.into_iter().max_by_key(|(_, count)| *count) {
         // A mapping slides by whole pages; a majority that does not is no slide.
         Some((slide, count)) if slide % 4096 == 0 && count * 2 > votes => Some(slide),
+        // Every symbol off by the same odd amount: dx computed the stub from
+        // another process's address of `main`, the app it replaced (it
+        // registers the restarted app late, see hotswap_runtime's `Nudge`).
+        Some((_, count)) if count == votes => {
+            return Err(
+                "dx linked this patch against the app it replaced, not the running one                  (it had not registered the restarted app yet)"
+                    .to_string(),
+            )
+        }
         Some((slide, count)) => {
             return Err(format!(
                 "dx's stub and {} do not agree on where the running program is mapped \
