@@ -131,7 +131,7 @@ pub fn read(
         // registers the restarted app late, see hotswap_runtime's `Nudge`).
         Some((_, count)) if count == votes => {
             return Err(
-                "dx linked this patch against the app it replaced, not the running one                  (it had not registered the restarted app yet)"
+                "dx linked this patch against the app it replaced, not the running one (it had not registered the restarted app yet)"
                     .to_string(),
             )
         }
