@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -82,7 +83,14 @@ fn start_holder(name: &str, session: &str, listener: &TcpListener) -> std::io::R
     let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
     // Bound here, before the holder runs: our request waits in its backlog.
     let control = UnixListener::bind_addr(&address)?;
+    let app = std::env::args_os().next().unwrap_or_else(|| "app".into());
     let mut child = Command::new("/proc/self/exe")
+        // What `ps` shows: whose port this process keeps open, and why.
+        .arg0(format!(
+            "{} (hotswap_runtime: keeps {} open across rebuilds)",
+            app.to_string_lossy(),
+            name.rsplit('/').next().unwrap_or(name)
+        ))
         .env(dev::HOLDER_ENV, name)
         .env(
             dev::DX_PID_ENV,

@@ -59,6 +59,7 @@ mod wire;
 /// the library) this never returns: call it before your `main` does anything
 /// a second copy must not do.
 pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    hold_if_holder();
     #[cfg(all(debug_assertions, target_os = "linux"))]
     let listener = handover::listen(addr)?;
     #[cfg(not(all(debug_assertions, target_os = "linux")))]
@@ -86,6 +87,7 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// state. Outside dx, in a release build and off Linux it never resolves
 /// (`SIGTERM` then ends the process as usual).
 pub fn stopping() -> Stopping {
+    hold_if_holder();
     #[cfg(all(debug_assertions, target_os = "linux"))]
     stop::subscribe();
     Stopping(())
