@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub ws_messages: u64,
     pub patches: u64,
     pub restarts: u64,
+    /// Which process answered: a rebuild starts another.
+    pub pid: u32,
 }
 
 impl Stats {
@@ -84,6 +86,7 @@ impl Stats {
             ws_messages: self.ws_messages.load(Relaxed),
             patches: self.patches.load(Relaxed),
             restarts: self.restarts.load(Relaxed),
+            pid: std::process::id(),
         }
     }
 }
