@@ -17,7 +17,6 @@
 //!   crashed and dx is not starting another);
 //! - it cannot watch dx (no pidfd): better no holder than one that outlives dx.
 
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
@@ -160,10 +159,9 @@ impl Holder {
     }
 }
 
+/// Answer without a descriptor. A peer that went away needs no answer.
 fn reply_plain(stream: &UnixStream, reply: &str) {
-    if wire::send(stream, reply.as_bytes(), None).is_err() {
-        let _ = (&*stream).write_all(reply.as_bytes());
-    }
+    let _ = wire::send(stream, reply.as_bytes(), None);
 }
 
 fn pidfd(pid: u32) -> std::io::Result<OwnedFd> {
@@ -173,4 +171,82 @@ fn pidfd(pid: u32) -> std::io::Result<OwnedFd> {
 
 fn other(message: &str) -> std::io::Error {
     std::io::Error::other(message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A holder as the app's first process leaves it, answering in this process.
+    fn holder(listener: Option<&TcpListener>) -> Holder {
+        let name = format!(
+            "hotswap_runtime/test/{}/{:?}",
+            std::process::id(),
+            Instant::now()
+        );
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+        use std::os::linux::net::SocketAddrExt;
+        Holder {
+            control: UnixListener::bind_addr(&address).unwrap(),
+            session: "/tmp/session-a".into(),
+            dx: pidfd(std::process::id()).unwrap(),
+            dx_pid: std::process::id(),
+            listener: listener.map(|listener| listener.as_fd().try_clone_to_owned().unwrap()),
+            claimant: None,
+            unclaimed_since: Some(Instant::now()),
+        }
+    }
+
+    /// Send `request` (and `fd`) to `holder` as an app would; returns the reply.
+    fn ask(
+        holder: &mut Holder,
+        request: &str,
+        fd: Option<&TcpListener>,
+    ) -> (String, Option<OwnedFd>) {
+        let (app, theirs) = UnixStream::pair().unwrap();
+        wire::send(&app, request.as_bytes(), fd.map(|fd| fd.as_fd())).unwrap();
+        holder.answer(theirs);
+        let (reply, fd) = wire::recv(&app).unwrap();
+        (String::from_utf8(reply).unwrap(), fd)
+    }
+
+    #[test]
+    fn hands_the_socket_it_was_given_to_its_own_session_only() {
+        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let mut holder = holder(None);
+        let (reply, _) = ask(&mut holder, "claim\n/tmp/session-a", None);
+        assert!(reply.starts_with('E'), "nothing to hand yet: {reply}");
+
+        assert_eq!(
+            ask(&mut holder, "give\n/tmp/session-a", Some(&socket)).0,
+            "Y"
+        );
+        let (reply, fd) = ask(&mut holder, "claim\n/tmp/session-a", None);
+        assert_eq!(reply, "Y");
+        let claimed = TcpListener::from(fd.expect("the socket"));
+        assert_eq!(claimed.local_addr().unwrap().port(), port);
+        assert!(holder.claimant.is_some(), "the claimant is watched");
+        assert!(holder.unclaimed_since.is_none());
+
+        let (reply, fd) = ask(&mut holder, "claim\n/tmp/session-b", None);
+        assert!(fd.is_none());
+        assert!(
+            reply.starts_with("B held for another dx session"),
+            "{reply}"
+        );
+    }
+
+    #[test]
+    fn a_garbled_request_is_answered_not_obeyed() {
+        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut holder = holder(Some(&socket));
+        let (reply, fd) = ask(&mut holder, "steal\n/tmp/session-a", None);
+        assert!(reply.starts_with('E') && fd.is_none(), "{reply}");
+        // A second socket is not taken in place of the first.
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (reply, _) = ask(&mut holder, "give\n/tmp/session-a", Some(&other));
+        assert!(reply.starts_with('E'), "{reply}");
+    }
 }

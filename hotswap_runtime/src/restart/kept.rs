@@ -8,7 +8,7 @@
 //! taken (deleted) when read, so a process that crashes before it saves again
 //! starts afresh rather than from older state.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 type Snapshot = Box<dyn Fn() -> serde_json::Result<String> + Send + Sync>;
@@ -31,7 +31,11 @@ pub(crate) fn register(
 
 /// The JSON saved under `key`, removed from the folder.
 pub(crate) fn take(key: &str) -> Option<String> {
-    let path = dir()?.join(file_name(key));
+    take_from(&dir()?, key)
+}
+
+fn take_from(dir: &Path, key: &str) -> Option<String> {
+    let path = dir.join(file_name(key));
     let json = std::fs::read_to_string(&path).ok()?;
     let _ = std::fs::remove_file(&path);
     Some(json)
@@ -39,23 +43,26 @@ pub(crate) fn take(key: &str) -> Option<String> {
 
 /// Save every registered value, for the next process.
 pub(super) fn save_all() {
-    let Some(dir) = dir() else {
-        return;
-    };
-    let snapshots = SNAPSHOTS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(dir) = dir() {
+        let snapshots = SNAPSHOTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        save_to(&dir, &snapshots);
+    }
+}
+
+fn save_to(dir: &Path, snapshots: &[(String, Snapshot)]) {
     if snapshots.is_empty() {
         return;
     }
-    if let Err(err) = std::fs::create_dir_all(&dir) {
+    if let Err(err) = std::fs::create_dir_all(dir) {
         return tracing::warn!(
             "cannot keep anything for the next process: {}: {err}",
             dir.display()
         );
     }
     let mut kept = Vec::new();
-    for (key, snapshot) in snapshots.iter() {
+    for (key, snapshot) in snapshots {
         let path = dir.join(file_name(key));
         // Written aside and renamed: the next process reads all of it or nothing.
         let partial = path.with_extension("partial");
@@ -87,9 +94,32 @@ fn file_name(key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn keys_cannot_leave_the_folder() {
-        assert_eq!(super::file_name("../x"), "2e2e2f78.json");
-        assert_eq!(super::file_name(""), ".json");
+        assert_eq!(file_name("../x"), "2e2e2f78.json");
+        assert_eq!(file_name(""), ".json");
+    }
+
+    #[test]
+    fn a_saved_value_is_taken_once_and_a_failing_one_costs_only_itself() {
+        let dir = std::env::temp_dir().join(format!("hotswap-kept-test-{}", std::process::id()));
+        let snapshots: Vec<(String, Snapshot)> = vec![
+            ("count".into(), Box::new(|| serde_json::to_string(&41))),
+            (
+                "broken".into(),
+                Box::new(|| serde_json::to_string(&std::collections::HashMap::from([((1, 2), 3)]))),
+            ),
+        ];
+        save_to(&dir, &snapshots);
+        assert_eq!(take_from(&dir, "count").as_deref(), Some("41"));
+        assert_eq!(take_from(&dir, "count"), None, "taken, not copied");
+        assert_eq!(
+            take_from(&dir, "broken"),
+            None,
+            "a map with tuple keys is not JSON"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
