@@ -36,7 +36,7 @@ pub(crate) fn catch_sigterm() -> bool {
                 .name("hotswap-stop".into())
                 .spawn(move || {
                     for _ in signals.forever() {
-                        stop("dx asked (SIGTERM)");
+                        stop(Why::Asked);
                     }
                 })
         });
@@ -78,14 +78,26 @@ pub(super) fn poll(cx: &mut Context<'_>) -> Poll<()> {
     }
 }
 
-fn stop(why: &str) {
+/// Why the process stops.
+#[derive(Clone, Copy, PartialEq)]
+enum Why {
+    /// dx asked, and will start a rebuilt process: keep what the app registered.
+    Asked,
+    /// dx is gone. Nothing is kept (no session will start this app again),
+    /// and nothing is logged: the app's stdout was dx's pipe, and a logger
+    /// that fails to write may panic.
+    DxGone,
+}
+
+fn stop(why: Why) {
     if STOPPING.swap(true, Ordering::SeqCst) {
         // Asked twice: the app had its chance.
-        let _ = signal_hook::low_level::emulate_default_handler(SIGTERM);
-        std::process::exit(143);
+        end_as_sigterm();
     }
-    tracing::info!("stopping: {why}");
-    super::kept::save_all();
+    if why == Why::Asked {
+        tracing::info!("stopping: dx asked (SIGTERM)");
+        super::kept::save_all();
+    }
     let wakers = std::mem::take(
         &mut *WAKERS
             .lock()
@@ -93,9 +105,14 @@ fn stop(why: &str) {
     );
     wakers.into_iter().for_each(Waker::wake);
     if !SUBSCRIBED.load(Ordering::SeqCst) {
-        let _ = signal_hook::low_level::emulate_default_handler(SIGTERM);
-        std::process::exit(143);
+        end_as_sigterm();
     }
+}
+
+/// End the process as `SIGTERM` ends one that does not catch it.
+fn end_as_sigterm() -> ! {
+    let _ = signal_hook::low_level::emulate_default_handler(SIGTERM);
+    std::process::exit(143)
 }
 
 /// Stop this process, as dx's `SIGTERM` would, when dx exits without
@@ -120,9 +137,9 @@ pub(super) fn stop_with_dx() {
                 )];
                 while let Err(rustix::io::Errno::INTR) = rustix::event::poll(&mut fds, None) {}
                 if catch_sigterm() {
-                    stop("dx exited");
+                    stop(Why::DxGone);
                 } else {
-                    std::process::exit(143);
+                    end_as_sigterm();
                 }
             });
     });
