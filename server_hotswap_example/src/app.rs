@@ -37,6 +37,7 @@ pub fn build_router(stats: Arc<Stats>) -> Router {
         .route("/", get(index))
         .route("/greeted", get(greeted_report))
         .route("/stats", get(stats_json))
+        .route("/slow", get(slow))
         .route("/ws", get(ws_upgrade))
         .with_state(stats)
 }
@@ -57,6 +58,13 @@ async fn greeted_report() -> String {
 
 fn greeting() -> String {
     "Hello from a hot-patched server!".to_string()
+}
+
+/// A request that takes a while: one in flight when dx stops the server
+/// for a rebuild is finished before the process exits.
+async fn slow() -> &'static str {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    "slow, but answered"
 }
 
 async fn stats_json(State(stats): State<Arc<Stats>>) -> Json<Snapshot> {

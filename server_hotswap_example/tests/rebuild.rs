@@ -10,7 +10,9 @@
 //! - the WebSocket is closed with code 1012 (service restart), and a new one
 //!   opens and answers.
 //!
-//! The longest request during the rebuild is printed, not asserted.
+//! The longest request during the rebuild is printed, not asserted. A third
+//! client keeps a slow request (300 ms) in flight nearly all the time: the
+//! old process must finish the one it has when dx stops it.
 //! Needs `dx` (dioxus-cli 0.7.10) on PATH: `scripts/test` installs it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,21 +120,22 @@ fn a_rebuild_fails_no_request_keeps_the_counters_and_tells_websockets() {
     );
     let report = load.stop();
     let during = report.during(saved, restarted_at);
+    let longest = |client: Client| {
+        let took = during.iter().filter(|sample| sample.client == client);
+        took.map(|sample| sample.took).max().unwrap_or_default()
+    };
     eprintln!(
         "rebuild: new process answered {:.1} s after the save; {} requests in all, {} failed; \
-         during the rebuild {} requests, the longest {:.0} ms; {} sent again after the server \
-         closed the idle keep-alive connection under them",
+         {} during the rebuild, the longest: keep-alive {:.0} ms, fresh connection {:.0} ms, \
+         /slow {:.0} ms (300 ms of it in the handler); {} sent again after the server closed \
+         the idle keep-alive connection under them",
         rebuilt_in.as_secs_f64(),
         report.samples.len(),
         report.failures.len(),
         during.len(),
-        during
-            .iter()
-            .map(|sample| sample.took)
-            .max()
-            .unwrap_or_default()
-            .as_secs_f64()
-            * 1000.0,
+        longest(Client::KeepAlive).as_secs_f64() * 1000.0,
+        longest(Client::Fresh).as_secs_f64() * 1000.0,
+        longest(Client::Slow).as_secs_f64() * 1000.0,
         report.retried,
     );
     assert!(
@@ -189,9 +192,10 @@ fn step(what: &str) {
     eprintln!("== {what}");
 }
 
-/// One request: when it was sent and how long it took.
+/// One request: which client sent it, when, and how long it took.
 #[derive(Clone, Copy)]
 struct Sample {
+    client: Client,
     sent: Instant,
     took: Duration,
 }
@@ -216,7 +220,7 @@ impl Report {
     }
 }
 
-/// Two clients sending `GET /` until stopped.
+/// Three clients sending requests until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
     report: Arc<Mutex<Report>>,
@@ -227,11 +231,11 @@ impl Load {
     fn start(port: u16) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let report = Arc::new(Mutex::new(Report::default()));
-        let clients = [true, false]
+        let clients = [Client::KeepAlive, Client::Fresh, Client::Slow]
             .into_iter()
-            .map(|keep_alive| {
+            .map(|kind| {
                 let (stop, report) = (stop.clone(), report.clone());
-                std::thread::spawn(move || client(port, keep_alive, &stop, &report))
+                std::thread::spawn(move || client(port, kind, &stop, &report))
             })
             .collect();
         Load {
@@ -254,12 +258,23 @@ impl Load {
     }
 }
 
-fn client(port: u16, keep_alive: bool, stop: &AtomicBool, report: &Mutex<Report>) {
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Client {
+    /// `GET /` on one connection, kept alive.
+    KeepAlive,
+    /// `GET /` on a new connection each time.
+    Fresh,
+    /// `GET /slow` (300 ms) on a new connection each time, back to back: one
+    /// is nearly always in flight, so the old process must finish one.
+    Slow,
+}
+
+fn client(port: u16, kind: Client, stop: &AtomicBool, report: &Mutex<Report>) {
     let mut connection: Option<http::Connection> = None;
     while !stop.load(Ordering::SeqCst) {
         let sent = Instant::now();
         let mut retried = false;
-        let answer = if keep_alive {
+        let answer = if let Client::KeepAlive = kind {
             // Like a pooling client: a connection the server closed while idle is not reused.
             connection = connection.filter(|open| !open.closed_by_server());
             let reused = connection.is_some();
@@ -285,6 +300,8 @@ fn client(port: u16, keep_alive: bool, stop: &AtomicBool, report: &Mutex<Report>
                 }
                 response
             })
+        } else if let Client::Slow = kind {
+            http::get(port, "/slow")
         } else {
             http::get(port, "/")
         };
@@ -292,25 +309,22 @@ fn client(port: u16, keep_alive: bool, stop: &AtomicBool, report: &Mutex<Report>
         let mut report = report.lock().unwrap();
         report.retried += retried as usize;
         match answer {
-            Ok(response) if response.status == 200 => report.samples.push(Sample { sent, took }),
+            Ok(response) if response.status == 200 => report.samples.push(Sample {
+                client: kind,
+                sent,
+                took,
+            }),
             Ok(response) => report.failures.push(format!(
-                "{} client: status {} after {took:?}",
-                kind(keep_alive),
+                "{kind:?} client: status {} after {took:?}",
                 response.status
             )),
             Err(err) => report
                 .failures
-                .push(format!("{} client: {err} after {took:?}", kind(keep_alive))),
+                .push(format!("{kind:?} client: {err} after {took:?}")),
         }
         drop(report);
-        std::thread::sleep(PACE);
-    }
-}
-
-fn kind(keep_alive: bool) -> &'static str {
-    if keep_alive {
-        "keep-alive"
-    } else {
-        "fresh-connection"
+        if !matches!(kind, Client::Slow) {
+            std::thread::sleep(PACE);
+        }
     }
 }
