@@ -8,7 +8,9 @@
 //!   the new build starts wait in the backlog;
 //! - the counters at `/stats` carry on (`hotswap_runtime::keep`);
 //! - the WebSocket is closed with code 1012 (service restart), and a new one
-//!   opens and answers.
+//!   opens and answers;
+//! - and when dx itself is killed, the server and the process that keeps its
+//!   socket exit: the port is free for the next session.
 //!
 //! The longest request during the rebuild is printed, not asserted. A third
 //! client keeps a slow request (300 ms) in flight nearly all the time: the
@@ -79,7 +81,7 @@ fn a_rebuild_fails_no_request_keeps_the_counters_and_tells_websockets() {
     let mut ws = Socket::open(port, "/ws");
     assert_eq!(ws.ask("hi"), "echo: hi");
 
-    step("a steady stream of requests: a keep-alive client and a fresh-connection client");
+    step("a steady stream of requests: keep-alive, fresh connections, a slow request in flight");
     let load = Load::start(port);
     wait_until("both clients to be answered", PATCH, || {
         (load.answered() >= 20).then_some(())
@@ -178,6 +180,35 @@ fn a_rebuild_fails_no_request_keeps_the_counters_and_tells_websockets() {
         restarted["ws_opened"].as_u64().map(|n| n + 1),
         "{after}"
     );
+    drop(ws);
+
+    step("dx killed: neither the server nor the process that keeps its socket stays behind");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &dx.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_until("the port to be closed", PATCH, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_err()
+            .then_some(())
+    });
+    let holder = format!("keeps 127.0.0.1:{port} open");
+    wait_until("the holder to exit", PATCH, || {
+        (!processes().iter().any(|args| args.contains(&holder))).then_some(())
+    });
+}
+
+/// The command lines of this machine's processes.
+fn processes() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .collect()
 }
 
 fn scratch_edit(scratch: &Scratch, file: &str, replacements: &[(&str, &str)]) -> Instant {
