@@ -40,6 +40,25 @@ impl Connection {
         })
     }
 
+    /// Whether the server has closed this (idle) connection: what a pooling
+    /// HTTP client checks before it sends another request on it.
+    pub fn closed_by_server(&self) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return false;
+        }
+        let stream = self.reader.get_ref();
+        if stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let peeked = stream.peek(&mut [0u8; 1]);
+        let _ = stream.set_nonblocking(false);
+        match peeked {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(err) => err.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+
     pub fn get(&mut self, path: &str) -> std::io::Result<Response> {
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: keep-alive\r\n\r\n",

@@ -36,3 +36,25 @@ impl Socket {
         }
     }
 }
+
+impl Socket {
+    /// Wait up to `timeout` for the server to close the socket; returns the
+    /// close frame's code (`None`: closed with no frame, or not within `timeout`).
+    pub fn wait_for_close(&mut self, timeout: Duration) -> Option<u16> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            match self.0.read() {
+                Ok(Message::Close(frame)) => return frame.map(|frame| frame.code.into()),
+                Ok(_) => {}
+                // The read timeout: keep waiting until the deadline.
+                Err(tungstenite::Error::Io(err))
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}

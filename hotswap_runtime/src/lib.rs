@@ -11,8 +11,11 @@
 //!   through `subsecond::HotFn`, rebuilt after every patch, swapped atomically.
 //! - [`subsecond`], re-exported, for per-call boundaries:
 //!   `subsecond::HotFn::current(handle_message).call((msg,))`.
-//! - [`keep`]: state the app keeps when the library must start it again
-//!   (in the browser: the reload that runs the fix of a panic).
+//! - [`keep`]: state the app keeps when it must start again (natively: a
+//!   rebuild by dx; in the browser: the reload that runs the fix of a panic).
+//! - [`listen`] and [`stopping`] (native): a listening socket that stays open
+//!   across dx's rebuilds, and dx's request to stop, for a graceful shutdown
+//!   (see [`restart`]).
 //!
 //! In a release build (`debug_assertions` off) [`connect`] does nothing and
 //! no dev-server code is linked in; hot boundaries become plain calls.
@@ -25,6 +28,8 @@ pub mod boundary;
 mod dylink;
 pub mod keep;
 pub mod message;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod restart;
 pub mod status;
 #[cfg(target_arch = "wasm32")]
 mod threads;
@@ -43,6 +48,8 @@ mod statics;
 mod web;
 
 pub use boundary::Rebuilt;
+#[cfg(not(target_arch = "wasm32"))]
+pub use restart::{is_stopping, listen, stopping, Stopping};
 pub use status::Status;
 pub use subsecond;
 #[cfg(target_arch = "wasm32")]
@@ -57,6 +64,7 @@ pub use threads::{load_patches_on_this_thread, EveryThread, ThreadTask};
 /// Natively, without dx (plain `cargo run`) this returns at once and starts nothing.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn connect(on_patch: impl Fn() + Send + Sync + 'static) {
+    restart::hold_if_holder();
     #[cfg(debug_assertions)]
     session::first_connect(|| native::connect(on_patch));
     #[cfg(not(debug_assertions))]

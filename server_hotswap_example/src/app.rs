@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
@@ -37,6 +37,7 @@ pub fn build_router(stats: Arc<Stats>) -> Router {
         .route("/", get(index))
         .route("/greeted", get(greeted_report))
         .route("/stats", get(stats_json))
+        .route("/slow", get(slow))
         .route("/ws", get(ws_upgrade))
         .with_state(stats)
 }
@@ -59,6 +60,13 @@ fn greeting() -> String {
     "Hello from a hot-patched server!".to_string()
 }
 
+/// A request that takes a while: one in flight when dx stops the server
+/// for a rebuild is finished before the process exits.
+async fn slow() -> &'static str {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    "slow, but answered"
+}
+
 async fn stats_json(State(stats): State<Arc<Stats>>) -> Json<Snapshot> {
     Json(stats.snapshot())
 }
@@ -69,9 +77,27 @@ async fn ws_upgrade(ws: WebSocketUpgrade, State(stats): State<Arc<Stats>>) -> Re
 
 /// Runs for as long as the connection lives, so it is old code after a patch:
 /// it must enter the new code through the hot boundary for every message.
+///
+/// When dx stops the server to start a rebuilt one, the client is told so
+/// with close code 1012 (service restart) rather than losing the connection.
 async fn ws_session(mut socket: WebSocket, stats: Arc<Stats>) {
     let _open = stats.open_socket();
-    while let Some(Ok(message)) = socket.recv().await {
+    let mut stopping = hotswap_runtime::stopping();
+    loop {
+        let message = tokio::select! {
+            message = socket.recv() => message,
+            () = &mut stopping => {
+                let restart = CloseFrame {
+                    code: close_code::RESTART,
+                    reason: "server restarting".into(),
+                };
+                let _ = socket.send(Message::Close(Some(restart))).await;
+                break;
+            }
+        };
+        let Some(Ok(message)) = message else {
+            break;
+        };
         let Message::Text(text) = message else {
             continue;
         };

@@ -4,6 +4,11 @@
 //! state, and a service that forwards every request to the router of the
 //! moment. Everything in `app.rs` is reached through a hot boundary and
 //! picks up each patch.
+//!
+//! When dx has to rebuild instead (a save that cannot be a patch), the next
+//! process gets the same listening socket and the counters back, through
+//! `hotswap_runtime::listen` and `hotswap_runtime::keep`, and this one stops
+//! gracefully on `hotswap_runtime::stopping()`.
 
 mod app;
 mod state;
@@ -12,6 +17,7 @@ use std::convert::Infallible;
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -27,14 +33,21 @@ async fn main() {
         Ok(addr) => addr,
         Err(err) => fail(&err),
     };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    // Under dx the socket outlives this process: a rebuilt server takes it
+    // over, and connections made in between wait instead of being refused.
+    let listener = match hotswap_runtime::listen(addr).and_then(tokio::net::TcpListener::from_std) {
         Ok(listener) => listener,
         Err(err) => fail(&format!(
             "cannot listen on {addr}: {err} (set PORT to use another port)"
         )),
     };
 
-    let stats = Arc::new(Stats::default());
+    // The counters a previous process of this dev session kept, if any.
+    let stats = Arc::new(Stats::restored(hotswap_runtime::keep::restored("stats")));
+    hotswap_runtime::keep::on_restart("stats", {
+        let stats = stats.clone();
+        move || stats.clone()
+    });
     // The router is a hot boundary: rebuilt through `app::build_router` after
     // every patch, so added or removed routes take effect at once.
     let router = Rebuilt::new(app::build_router, stats.clone());
@@ -45,6 +58,7 @@ async fn main() {
 
     // The listener never sees a new router; it asks for the current one per request,
     // so keep-alive connections switch to new routes on their next request.
+    let sockets = stats.clone();
     let service = tower::service_fn(move |request: Request| {
         stats.count_request();
         let router = router.current();
@@ -62,12 +76,22 @@ async fn main() {
     tracing::info!("serving on http://{addr}");
     let served = axum::serve(listener, tower::make::Shared::new(service))
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            // Ctrl-C, or dx stopping this process to start a rebuilt one:
+            // stop accepting, finish the requests in flight, close idle
+            // keep-alive connections.
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = hotswap_runtime::stopping() => {}
+            }
         })
         .await;
     if let Err(err) = served {
         fail(&format!("server stopped: {err}"));
     }
+    // Upgraded connections are not the server's to wait for: each open
+    // WebSocket sends its close frame on `stopping` (app.rs). dx kills the
+    // process one second after asking it to stop, so wait half of that.
+    let _ = tokio::time::timeout(Duration::from_millis(500), sockets.sockets_closed()).await;
 }
 
 /// Log lines on stdout (dx shows an app's stderr as errors), `info` and up

@@ -1,0 +1,30 @@
+//! What this process knows about the dx session it runs in, from its environment.
+//!
+//! dx gives every process it starts the same `DIOXUS_SESSION_CACHE_DIR`: a
+//! temporary folder it creates once per `dx serve` (it never reuses one). So
+//! that folder names the session: the kept state lives in it, and a holder
+//! hands its socket only to processes of its own session.
+
+use std::path::PathBuf;
+
+/// Set (to the holder's socket name) in the environment of the holder process.
+pub(super) const HOLDER_ENV: &str = "HOTSWAP_RUNTIME_HOLDER";
+/// The pid of the dx that started the app, for the holder to outlive it by nothing.
+pub(super) const DX_PID_ENV: &str = "HOTSWAP_RUNTIME_DX_PID";
+
+/// This dx session's folder, when dx started this process.
+pub(super) fn session_dir() -> Option<PathBuf> {
+    if !dioxus_cli_config::is_cli_enabled() {
+        return None;
+    }
+    dioxus_cli_config::session_cache_dir().filter(|dir| !dir.as_os_str().is_empty())
+}
+
+/// This dx session, as a string the holder compares.
+pub(super) fn session() -> Option<String> {
+    session_dir().map(|dir| dir.display().to_string())
+}
+
+pub(super) fn is_holder() -> bool {
+    std::env::var_os(HOLDER_ENV).is_some()
+}
