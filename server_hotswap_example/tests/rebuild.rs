@@ -29,25 +29,10 @@ use serde_json::Value;
 /// A file and the replacements of one save.
 type Edit = (&'static str, &'static [(&'static str, &'static str)]);
 
-/// The save under test: one that must be rebuilt. Change this line to try another.
-const REBUILD: Edit = STATIC_TYPE_CHANGE;
-
-/// `hotswap-link` refuses a patch that changes a static's type, so dx rebuilds.
-const STATIC_TYPE_CHANGE: Edit = (
-    "server_hotswap_example/src/app.rs",
-    &[
-        (
-            "static GREETED: AtomicU64 = AtomicU64::new(0);",
-            "static GREETED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);",
-        ),
-        ("GREETED.load(Relaxed)\n", "GREETED.load(Relaxed) as u64\n"),
-    ],
-);
-
-/// A field added in front of the kept `Stats`: rebuilt once the layout guard
-/// refuses it (issue 14, item 1); the other counters must still come back.
-#[allow(dead_code)]
-const FIELD_IN_FRONT_OF_STATS: Edit = (
+/// The save under test, one that must be rebuilt: a field added in front of
+/// the kept `Stats`. The layout guard refuses the patch (plain dx 0.7.10
+/// would patch it into the live object); the other counters must come back.
+const REBUILD: Edit = (
     "server_hotswap_example/src/state.rs",
     &[(
         "pub struct Stats {\n",
@@ -93,7 +78,11 @@ fn a_rebuild_fails_no_request_keeps_the_counters_and_tells_websockets() {
     let refusals = dx.count("Failed to generate patch");
     let rebuilds = dx.count("Starting full rebuild");
     let saved = scratch_edit(&scratch, file, replacements);
-    dx.wait_for_line("Failed to generate patch", refusals, PATCH);
+    let refused = dx.wait_for_line("Failed to generate patch", refusals, PATCH);
+    assert!(
+        refused.contains("struct Stats changed"),
+        "the layout guard names the struct: {refused}"
+    );
     dx.wait_for_line("Starting full rebuild", rebuilds, PATCH);
     let ws_closed = std::thread::spawn(move || ws.wait_for_close(FIRST_BUILD));
 
