@@ -9,13 +9,14 @@ mod cleanup;
 mod common;
 mod mt;
 mod mt_patch;
+mod rebuild;
 mod server;
 mod settings;
 mod soak;
 mod wasm;
 
 const USAGE: &str = "\
-usage: scripts/bench <server|wasm|mt|mt-patch|soak server|soak wasm>
+usage: scripts/bench <server|wasm|mt|mt-patch|rebuild|soak server|soak wasm>
 
   server  save -> new response: dx hot patch vs cargo rebuild + restart,
           for the server example as it is and with 3,000 generated functions
@@ -24,12 +25,15 @@ usage: scripts/bench <server|wasm|mt|mt-patch|soak server|soak wasm>
   mt-patch
           save -> new shading live in every thread of the threaded ray tracer:
           wasm_mt_dev hot patch (1 and 2 threads) vs dx rebuild + reload
+  rebuild a field added in front of the server's Stats under ~100 requests/s:
+          rebuilt or patched, failed requests, longest request, counters,
+          WebSocket close code; this project vs dx's rebuild alone vs plain dx
   soak server [N], soak wasm [N]
           one long session: N consecutive patches (default 200); lost patches,
           failed requests, reconnects, reloads and latency drift
 
 environment:
-  BENCH_RUNS=10               measured edits per mode (server, wasm)
+  BENCH_RUNS=10               measured edits per mode (server, wasm; rebuild: 3)
   BENCH_SIZES=small,large     which server sizes to run
   BENCH_PROFILE_DEV='debug = 0; codegen-units = 16'
                               try another [profile.dev] in the scratch copies
@@ -57,6 +61,7 @@ fn main() {
         Some("wasm") => wasm::run(),
         Some("mt") => mt::run(),
         Some("mt-patch") => mt_patch::run(),
+        Some("rebuild") => rebuild::run(),
         Some("soak") => soak::run(&args[1..]),
         Some("-h" | "--help" | "help") => println!("{USAGE}"),
         None => {

@@ -19,7 +19,7 @@ use std::path::Path;
 use e2e_support::Scratch;
 use serde_json::{json, Value};
 
-const HOST_SECTION: &str = "[target.x86_64-unknown-linux-gnu]";
+pub const HOST_SECTION: &str = "[target.x86_64-unknown-linux-gnu]";
 /// The wrapper every link of a patch must go through (see the module comment).
 const WRAPPER_LINE: &str = "linker = \"tools/hotswap_link/linker\"\n";
 const LLD_FLAGS_LINE: &str = "rustflags = [\"-C\", \"link-arg=-fuse-ld=lld\"]\n";
@@ -186,7 +186,7 @@ fn section(config: &str, header: &str) -> String {
     out
 }
 
-fn remove_section(config: &str, header: &str) -> String {
+pub fn remove_section(config: &str, header: &str) -> String {
     let mut inside = false;
     let mut out = String::new();
     for line in config.lines() {

@@ -13,6 +13,7 @@
 pub mod browser;
 mod dx;
 pub mod http;
+pub mod load;
 mod mt_dev;
 mod process;
 mod scratch;

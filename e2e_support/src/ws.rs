@@ -13,16 +13,19 @@ pub struct Socket(WebSocket<MaybeTlsStream<TcpStream>>);
 impl Socket {
     /// Open `ws://127.0.0.1:<port><path>`; reads give up after 10 s.
     pub fn open(port: u16, path: &str) -> Socket {
-        let (ws, _) =
-            tungstenite::connect(format!("ws://127.0.0.1:{port}{path}")).unwrap_or_else(|err| {
-                panic!("cannot open a WebSocket on 127.0.0.1:{port}{path}: {err}")
-            });
+        Socket::try_open(port, path).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`Socket::open`], or why it could not (a server that is restarting).
+    pub fn try_open(port: u16, path: &str) -> Result<Socket, String> {
+        let (ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}{path}"))
+            .map_err(|err| format!("cannot open a WebSocket on 127.0.0.1:{port}{path}: {err}"))?;
         if let MaybeTlsStream::Plain(stream) = ws.get_ref() {
             stream
                 .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
+                .map_err(|err| err.to_string())?;
         }
-        Socket(ws)
+        Ok(Socket(ws))
     }
 
     /// Send `text` and return the next text message.

@@ -17,11 +17,9 @@
 //! old process must finish the one it has when dx stops it.
 //! Needs `dx` (dioxus-cli 0.7.10) on PATH: `scripts/test` installs it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use e2e_support::load::{Client, Load};
 use e2e_support::ws::Socket;
 use e2e_support::{free_port, http, wait_until, Dx, Scratch, FIRST_BUILD, PATCH};
 use serde_json::Value;
@@ -39,9 +37,6 @@ const REBUILD: Edit = (
         "pub struct Stats {\n    added: AtomicU64,\n",
     )],
 );
-
-/// The pause between two requests of one client: about 100 requests/s in all.
-const PACE: Duration = Duration::from_millis(20);
 
 #[test]
 fn a_rebuild_fails_no_request_keeps_the_counters_and_tells_websockets() {
@@ -210,141 +205,4 @@ fn stats(port: u16) -> Value {
 
 fn step(what: &str) {
     eprintln!("== {what}");
-}
-
-/// One request: which client sent it, when, and how long it took.
-#[derive(Clone, Copy)]
-struct Sample {
-    client: Client,
-    sent: Instant,
-    took: Duration,
-}
-
-#[derive(Default)]
-struct Report {
-    samples: Vec<Sample>,
-    failures: Vec<String>,
-    /// Requests sent again on a fresh connection because the server closed
-    /// the idle keep-alive one while they were on their way.
-    retried: usize,
-}
-
-impl Report {
-    /// The requests in flight at some point between `from` and `to`.
-    fn during(&self, from: Instant, to: Instant) -> Vec<Sample> {
-        self.samples
-            .iter()
-            .filter(|sample| sample.sent <= to && sample.sent + sample.took >= from)
-            .copied()
-            .collect()
-    }
-}
-
-/// Three clients sending requests until stopped.
-struct Load {
-    stop: Arc<AtomicBool>,
-    report: Arc<Mutex<Report>>,
-    clients: Vec<JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(port: u16) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let report = Arc::new(Mutex::new(Report::default()));
-        let clients = [Client::KeepAlive, Client::Fresh, Client::Slow]
-            .into_iter()
-            .map(|kind| {
-                let (stop, report) = (stop.clone(), report.clone());
-                std::thread::spawn(move || client(port, kind, &stop, &report))
-            })
-            .collect();
-        Load {
-            stop,
-            report,
-            clients,
-        }
-    }
-
-    fn answered(&self) -> usize {
-        self.report.lock().unwrap().samples.len()
-    }
-
-    fn stop(self) -> Report {
-        self.stop.store(true, Ordering::SeqCst);
-        for client in self.clients {
-            client.join().unwrap();
-        }
-        std::mem::take(&mut *self.report.lock().unwrap())
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Client {
-    /// `GET /` on one connection, kept alive.
-    KeepAlive,
-    /// `GET /` on a new connection each time.
-    Fresh,
-    /// `GET /slow` (300 ms) on a new connection each time, back to back: one
-    /// is nearly always in flight, so the old process must finish one.
-    Slow,
-}
-
-fn client(port: u16, kind: Client, stop: &AtomicBool, report: &Mutex<Report>) {
-    let mut connection: Option<http::Connection> = None;
-    while !stop.load(Ordering::SeqCst) {
-        let sent = Instant::now();
-        let mut retried = false;
-        let answer = if let Client::KeepAlive = kind {
-            // Like a pooling client: a connection the server closed while idle is not reused.
-            connection = connection.filter(|open| !open.closed_by_server());
-            let reused = connection.is_some();
-            let first = match connection.take() {
-                Some(mut open) => open.get("/").map(|response| (response, open)),
-                None => http::Connection::open(port)
-                    .and_then(|mut open| open.get("/").map(|response| (response, open))),
-            };
-            match first {
-                // The server closed the idle connection while this request
-                // was on its way (it stops that way; HTTP/1.1 has no way to
-                // warn): send it again on a new one, once, as clients do for a GET.
-                Err(_) if reused => {
-                    retried = true;
-                    http::Connection::open(port)
-                        .and_then(|mut open| open.get("/").map(|response| (response, open)))
-                }
-                other => other,
-            }
-            .map(|(response, open)| {
-                if response.header("connection") != Some("close") {
-                    connection = Some(open);
-                }
-                response
-            })
-        } else if let Client::Slow = kind {
-            http::get(port, "/slow")
-        } else {
-            http::get(port, "/")
-        };
-        let took = sent.elapsed();
-        let mut report = report.lock().unwrap();
-        report.retried += retried as usize;
-        match answer {
-            Ok(response) if response.status == 200 => report.samples.push(Sample {
-                client: kind,
-                sent,
-                took,
-            }),
-            Ok(response) => report.failures.push(format!(
-                "{kind:?} client: status {} after {took:?}",
-                response.status
-            )),
-            Err(err) => report
-                .failures
-                .push(format!("{kind:?} client: {err} after {took:?}")),
-        }
-        drop(report);
-        if !matches!(kind, Client::Slow) {
-            std::thread::sleep(PACE);
-        }
-    }
 }

@@ -27,7 +27,7 @@ static CAUGHT: OnceLock<bool> = OnceLock::new();
 /// Returns whether it is caught.
 pub(crate) fn catch_sigterm() -> bool {
     *CAUGHT.get_or_init(|| {
-        if !dioxus_cli_config::is_cli_enabled() {
+        if !super::dev::restart_enabled() {
             return false;
         }
         let signals = signal_hook::iterator::Signals::new([SIGTERM]);
