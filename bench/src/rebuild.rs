@@ -80,7 +80,8 @@ struct Run {
     failed: usize,
     sent: usize,
     longest_ms: f64,
-    counters_kept: bool,
+    /// `None` when patched: the live object is read through the new layout.
+    counters_kept: Option<bool>,
     /// `None`: closed with no close frame; `Some(None)`: still open (patched).
     close_code: Option<Option<u16>>,
     reconnect_ms: Option<f64>,
@@ -119,7 +120,11 @@ pub fn run() {
         let sent: usize = runs_of.iter().map(|r| r.sent).sum();
         let longest = Summary::of(&runs_of.iter().map(|r| r.longest_ms).collect::<Vec<_>>());
         let change = Summary::of(&runs_of.iter().map(|r| r.change_ms).collect::<Vec<_>>());
-        let kept = runs_of.iter().filter(|r| r.counters_kept).count();
+        let kept = runs_of
+            .iter()
+            .filter(|r| r.counters_kept == Some(true))
+            .count();
+        let judged = runs_of.iter().filter(|r| r.counters_kept.is_some()).count();
         let reconnects: Vec<f64> = runs_of.iter().filter_map(|r| r.reconnect_ms).collect();
         let codes: Vec<String> = runs_of.iter().map(|r| close_text(r.close_code)).collect();
         let mut codes_seen = codes.clone();
@@ -129,7 +134,11 @@ pub fn run() {
             format!("{rebuilt}/{n}"),
             format!("{failed} of {sent}"),
             format!("{:.0} ms", longest.median),
-            format!("{kept}/{n}"),
+            if judged == 0 {
+                "n/a: patched into the live object".to_string()
+            } else {
+                format!("{kept}/{judged}")
+            },
             codes_seen.join(", "),
             if reconnects.is_empty() {
                 "-".to_string()
@@ -148,6 +157,7 @@ pub fn run() {
                 "longest_request": longest.json(),
                 "save_to_new_code": change.json(),
                 "counters_kept": kept,
+                "counters_judged": judged,
                 "websocket": codes,
                 "reconnect_ms": reconnects.iter().map(|&ms| round(ms)).collect::<Vec<_>>(),
             }),
@@ -257,10 +267,15 @@ fn one(setup: Setup) -> Run {
     // than were sent since (a layout read shifted gives another field's value).
     let counted = |stats: &Value| stats["requests"].as_u64().unwrap_or(0);
     let sent_since = load_report.samples.len() + load_report.failures.len() + 100;
-    let counters_kept = counted(&after) >= counted(&before)
-        && counted(&after) <= counted(&before) + sent_since as u64;
-    if !load_report.failures.is_empty() {
-        progress!("failed: {:?}", load_report.failures);
+    let counters_kept = rebuilt.then(|| {
+        counted(&after) >= counted(&before)
+            && counted(&after) <= counted(&before) + sent_since as u64
+    });
+    if let Some(first) = load_report.failures.first() {
+        progress!(
+            "{} requests failed, the first: {first}",
+            load_report.failures.len()
+        );
     }
     let run = Run {
         rebuilt,
@@ -278,7 +293,11 @@ fn one(setup: Setup) -> Run {
         if rebuilt { "rebuilt" } else { "patched" },
         run.failed,
         run.longest_ms,
-        if counters_kept { "kept" } else { "lost" },
+        match counters_kept {
+            Some(true) => "kept",
+            Some(false) => "lost",
+            None => "read through the new layout",
+        },
         counted(&before),
         counted(&after),
         close_text(close_code)

@@ -131,6 +131,7 @@ fn client(port: u16, kind: Client, stop: &AtomicBool, report: &Mutex<Report>) {
         let took = sent.elapsed();
         let mut report = report.lock().unwrap();
         report.retried += retried as usize;
+        let failed = !matches!(&answer, Ok(response) if response.status == 200);
         match answer {
             Ok(response) if response.status == 200 => report.samples.push(Sample {
                 client: kind,
@@ -146,7 +147,9 @@ fn client(port: u16, kind: Client, stop: &AtomicBool, report: &Mutex<Report>) {
                 .push(format!("{kind:?} client: {err} after {took:?}")),
         }
         drop(report);
-        if !matches!(kind, Client::Slow) {
+        // The slow client sends back to back, but a refused connection is
+        // instant: pace it too, or one gap counts thousands of failures.
+        if failed || !matches!(kind, Client::Slow) {
             std::thread::sleep(PACE);
         }
     }
