@@ -23,7 +23,9 @@ async fn main() {
         std::process::exit(1);
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    // Under dx the socket outlives this process: when dx rebuilds the app,
+    // the new process takes it over and connections made meanwhile wait.
+    let listener = match hotswap_runtime::listen(addr).and_then(tokio::net::TcpListener::from_std) {
         Ok(listener) => listener,
         Err(err) => {
             eprintln!("error: cannot listen on {addr}: {err} (set PORT to use another port)");
@@ -40,7 +42,10 @@ async fn main() {
         async move { router.as_ref().clone().oneshot(request).await }
     });
     println!("serving on http://{addr}");
+    // When dx stops this process for a rebuilt one: no new connections,
+    // requests in flight finish. Outside dx it never resolves.
     axum::serve(listener, tower::make::Shared::new(service))
+        .with_graceful_shutdown(hotswap_runtime::stopping())
         .await
         .expect("the server stopped");
 }
