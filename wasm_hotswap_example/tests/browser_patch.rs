@@ -162,7 +162,9 @@ fn edits_patch_the_page_without_a_reload() {
          document.querySelector('#hotView')?.textContent.includes('0 clicks in a static')",
     );
 
-    step("a field added in front of Counter: the layout guard makes it a rebuild");
+    step("a field added in front of Counter: the layout guard makes it a rebuild, the count kept");
+    let count = text(&mut browser, "#counter");
+    assert_ne!(count, "0", "a count to keep");
     browser.eval("window.__before_layout = true");
     let refusals = dx.count("Failed to generate patch");
     let rebuilds = dx.count("Starting full rebuild");
@@ -180,6 +182,13 @@ fn edits_patch_the_page_without_a_reload() {
     wait_for_reload(
         &mut browser,
         "window.__before_layout === undefined && !!document.querySelector('#hotView')",
+    );
+    // Saved by hotswap_runtime::keep as the page reloaded; the new field
+    // (`#[serde(default)]`) takes its default.
+    assert_eq!(
+        text(&mut browser, "#counter"),
+        count,
+        "the count crosses the rebuild"
     );
 }
 
