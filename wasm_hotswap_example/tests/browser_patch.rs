@@ -198,12 +198,10 @@ fn edits_patch_the_page_without_a_reload() {
 /// Wait for dx to reload the page with the rebuilt app, until `reloaded`
 /// holds; while the page navigates Chromium refuses to evaluate, which is
 /// not yet an answer.
-fn wait_for_reload(browser: &mut Browser, reloaded: &str) {
-    wait_until(
-        "the page to reload with the rebuilt app",
-        FIRST_BUILD,
-        || (browser.try_eval(reloaded) == Ok(json!(true))).then_some(()),
-    );
+fn wait_for_reload(browser: &mut Browser, what: &str, reloaded: &str) {
+    wait_until(what, FIRST_BUILD, || {
+        (browser.try_eval(reloaded) == Ok(json!(true))).then_some(())
+    });
 }
 
 const STATUS: &str = "document.querySelector('#hotswap-status')";
