@@ -12,6 +12,10 @@ pub const STATIC_TLS_TUNABLE: &str = "glibc.rtld.optional_static_tls=1048576";
 
 /// The line hotswap_runtime sends dx on connecting (`session::HELLO` there).
 const APP_CONNECTED: &str = "hotswap_runtime: connected, ready for patches";
+/// dx's line for a patch link that failed (hotswap-link's refusals included).
+const PATCH_REFUSED: &str = "Failed to generate patch";
+/// dx's line when it falls back to building the whole app.
+const FULL_REBUILD: &str = "Starting full rebuild";
 
 /// A running `dx serve` (normally `--hot-patch`) on a scratch workspace.
 ///
@@ -211,6 +215,23 @@ impl Dx {
     /// prints that line it knows the app.
     pub fn wait_for_app_connected(&mut self, timeout: Duration) {
         self.wait_for_line(APP_CONNECTED, 0, timeout);
+    }
+
+    /// Make a save that cannot be a patch (`save` writes it) and wait until
+    /// `hotswap-link` has refused the patch with a line that names `refusal`
+    /// (`src/state.rs: struct Stats changed`) and dx has fallen back to a
+    /// full rebuild. Returns dx's refusal line.
+    pub fn save_expecting_rebuild<T>(&mut self, refusal: &str, save: impl FnOnce() -> T) -> T {
+        let refusals = self.count(PATCH_REFUSED);
+        let rebuilds = self.count(FULL_REBUILD);
+        let saved = save();
+        let refused = self.wait_for_line(PATCH_REFUSED, refusals, Duration::from_secs(300));
+        assert!(
+            refused.contains(refusal),
+            "dx's refusal should name {refusal:?}: {refused}"
+        );
+        self.wait_for_line(FULL_REBUILD, rebuilds, Duration::from_secs(300));
+        saved
     }
 
     /// How many times an app has connected so far (one per process dx started).
