@@ -1,0 +1,615 @@
+//! Notices a save that `dx serve --hot-patch` (0.7.10) left unanswered and
+//! says so in one line.
+//!
+//! dx drops some saves without a word: one made before the app connected (a
+//! native app has no ASLR reference yet; a page gets no patch built before
+//! it connected), one that does not parse, one queued while a build was
+//! running when that build then fails, and any save in a workspace crate dx
+//! does not watch (a dependency of a dependency, dioxus #5314). The only
+//! honest witness is dx's own log (`dx serve --log-to-file`, which holds
+//! every level), so the decision here reads dx's lines, never a guess from
+//! timing alone: a save is answered by the line that ends dx's work on it.
+//!
+//! [`Watch`] is the decision, fed by `main.rs` with saves and dx's lines;
+//! [`Heard`] is what a line of dx's log means; [`Layout`] says which files
+//! dx is expected to answer for.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What a line of dx's log means for the saves waiting on it. The texts are
+/// dx 0.7.10's (`serve/mod.rs`, `serve/runner.rs`, `serve/server.rs`,
+/// `build/builder.rs`); anything else is noise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// The splash line: dx's watcher is up and its first build comes next
+    /// (which reads every file saved before).
+    Started,
+    /// An app or page opened dx's `/_dioxus` socket.
+    Connected,
+    /// A save arrived while a build ran: dx keeps it until a build succeeds.
+    Queued,
+    /// dx started a patch build for the saves it has seen.
+    PatchStarted,
+    /// A patch was built and sent to whoever is connected.
+    Patched,
+    /// dx started a full rebuild, which reads every file.
+    FullRebuild,
+    /// A build ended and dx said so (a success, or an error it printed).
+    BuildEnded,
+    /// dx answered without building (templates, assets, or a rebuild it refused by setting).
+    AnsweredInPlace,
+    /// dx dropped the patch: a native app that has not connected yet.
+    NoApp,
+    /// dx skipped the save: it does not parse, or dx does not know the file.
+    Skipped,
+}
+
+impl Heard {
+    pub fn from_line(line: &str) -> Option<Heard> {
+        const TABLE: &[(&str, Heard)] = &[
+            ("Serving your app", Heard::Started),
+            ("New devtool websocket connection", Heard::Connected),
+            ("Queueing file change", Heard::Queued),
+            ("Patch rebuild: changed_crates", Heard::PatchStarted),
+            ("Hot-patching:", Heard::Patched),
+            ("Full rebuild:", Heard::FullRebuild),
+            ("Starting full rebuild", Heard::FullRebuild),
+            ("Build completed successfully", Heard::BuildEnded),
+            ("Build failed", Heard::BuildEnded),
+            ("Failed to hot-patch app", Heard::BuildEnded),
+            ("Hotreloading:", Heard::AnsweredInPlace),
+            ("Ignoring full rebuild for", Heard::AnsweredInPlace),
+            (
+                "Ignoring hotpatch since there is no ASLR reference",
+                Heard::NoApp,
+            ),
+            ("Ignoring patch rebuild", Heard::NoApp),
+            ("Ignoring file change", Heard::Skipped),
+        ];
+        TABLE
+            .iter()
+            .find(|(text, _)| line.contains(text))
+            .map(|(_, heard)| heard.clone())
+    }
+}
+
+/// Where a saved file stands with dx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// dx has not said anything about it yet.
+    Seen,
+    /// In the patch build dx started.
+    Building,
+    /// Held by dx until its running build succeeds.
+    Queued,
+}
+
+#[derive(Debug)]
+struct Save {
+    file: String,
+    content: u64,
+    since: Instant,
+    stage: Stage,
+    /// Set for a file of a crate dx does not watch: the crate's name.
+    unwatched: Option<String>,
+}
+
+/// The decision: which saves dx answered, and which it left without a word.
+pub struct Watch {
+    within: Duration,
+    started: bool,
+    connected: bool,
+    saves: Vec<Save>,
+    /// Per file, the content the app last got (or had at start): a save of
+    /// that same content needs no answer (dx itself ignores it).
+    answered: HashMap<String, u64>,
+}
+
+impl Watch {
+    /// `within`: how long dx may stay silent about a save it has not picked up.
+    pub fn new(within: Duration) -> Watch {
+        Watch {
+            within,
+            started: false,
+            connected: false,
+            saves: Vec::new(),
+            answered: HashMap::new(),
+        }
+    }
+
+    /// The content a file had when watching began.
+    pub fn known(&mut self, file: &str, content: u64) {
+        self.answered.insert(file.to_string(), content);
+    }
+
+    /// A file was written. `unwatched` names its crate when dx does not watch it.
+    pub fn saved(&mut self, file: &str, content: u64, unwatched: Option<&str>, now: Instant) {
+        // Before dx's watcher is up, its first build reads the file anyway.
+        if !self.started {
+            self.known(file, content);
+            return;
+        }
+        // An editor's save can be several writes: the latest one dx has not
+        // picked up yet stands for all of them.
+        if let Some(save) = self
+            .saves
+            .iter_mut()
+            .rev()
+            .find(|save| save.file == file && save.stage == Stage::Seen)
+        {
+            save.content = content;
+            save.since = now;
+            return;
+        }
+        let latest = self
+            .saves
+            .iter()
+            .rev()
+            .find(|save| save.file == file)
+            .map(|save| save.content)
+            .or_else(|| self.answered.get(file).copied());
+        if latest == Some(content) {
+            return;
+        }
+        self.saves.push(Save {
+            file: file.to_string(),
+            content,
+            since: now,
+            stage: Stage::Seen,
+            unwatched: unwatched.map(str::to_string),
+        });
+    }
+
+    /// A line of dx's log; returns the lines to print for saves dx dropped.
+    pub fn heard(&mut self, heard: Heard, now: Instant) -> Vec<String> {
+        let mut reports = Vec::new();
+        match heard {
+            Heard::Started => self.started = true,
+            Heard::Connected => self.connected = true,
+            Heard::Queued => self.move_stage(Stage::Seen, Stage::Queued, now),
+            Heard::PatchStarted => self.move_stage(Stage::Seen, Stage::Building, now),
+            Heard::Patched if !self.connected => {
+                reports = self.report(Stage::Building, |_| {
+                    "dx built its patch before any page connected and dx 0.7.10 never sends it to a page that connects later: save again once the page is open".to_string()
+                });
+                self.move_stage(Stage::Queued, Stage::Seen, now);
+            }
+            Heard::Patched | Heard::BuildEnded => {
+                self.answer(|stage| stage == Stage::Building);
+                // dx takes up what it held once a build is over (a failed one
+                // leaves it held: the wait below then reports it).
+                self.move_stage(Stage::Queued, Stage::Seen, now);
+            }
+            Heard::FullRebuild => self.answer(|stage| stage != Stage::Queued),
+            Heard::AnsweredInPlace => self.answer(|stage| stage == Stage::Seen),
+            Heard::NoApp => {
+                reports = self.report(Stage::Seen, |_| {
+                    "dx dropped it because the app had not connected yet: save again".to_string()
+                });
+            }
+            Heard::Skipped => {
+                reports = self.report(Stage::Seen, |_| {
+                    "dx skipped it without a word, as it does with a file that does not parse: fix it and save again".to_string()
+                });
+            }
+        }
+        reports
+    }
+
+    /// The saves dx left unanswered for longer than `within`, as lines to print.
+    pub fn due(&mut self, now: Instant) -> Vec<String> {
+        let within = self.within;
+        let (late, rest): (Vec<Save>, Vec<Save>) = std::mem::take(&mut self.saves)
+            .into_iter()
+            .partition(|save| {
+                save.stage == Stage::Seen && now.duration_since(save.since) >= within
+            });
+        self.saves = rest;
+        late.into_iter()
+            .map(|save| {
+                let why = match &save.unwatched {
+                    Some(krate) => format!(
+                        "dx {} does not watch {krate}, a dependency of a dependency (dioxus #5314): restart dx to build it in",
+                        DX_VERSION
+                    ),
+                    None => format!(
+                        "nothing answered within {} s: save again",
+                        within.as_secs_f32()
+                    ),
+                };
+                line(&save.file, &why)
+            })
+            .collect()
+    }
+
+    fn move_stage(&mut self, from: Stage, to: Stage, now: Instant) {
+        for save in self.saves.iter_mut().filter(|save| save.stage == from) {
+            save.stage = to;
+            save.since = now;
+        }
+    }
+
+    fn answer(&mut self, which: impl Fn(Stage) -> bool) {
+        let answered = &mut self.answered;
+        self.saves.retain(|save| {
+            if which(save.stage) {
+                answered.insert(save.file.clone(), save.content);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    fn report(&mut self, stage: Stage, why: impl Fn(&Save) -> String) -> Vec<String> {
+        let (dropped, rest): (Vec<Save>, Vec<Save>) = std::mem::take(&mut self.saves)
+            .into_iter()
+            .partition(|save| save.stage == stage);
+        self.saves = rest;
+        dropped
+            .iter()
+            .map(|save| line(&save.file, &why(save)))
+            .collect()
+    }
+}
+
+/// The dx whose log lines [`Heard`] knows.
+pub const DX_VERSION: &str = "0.7.10";
+
+/// The one line a dropped save gets.
+pub fn line(file: &str, why: &str) -> String {
+    format!("dx did not react to the save of {file}: {why}")
+}
+
+/// The workspace crates the app is built from, and which of them dx watches.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// Each crate's folder and name, deepest folders first (a file belongs to
+    /// the innermost crate around it).
+    crates: Vec<(PathBuf, String)>,
+    /// The folders dx watches: the app's crate and its direct path dependencies.
+    watched: Vec<PathBuf>,
+}
+
+impl Layout {
+    /// From `cargo metadata --format-version 1` for the app `package`: the
+    /// path packages in its (normal and build) dependency closure.
+    pub fn from_metadata(metadata: &serde_json::Value, package: &str) -> Result<Layout, String> {
+        let packages = metadata["packages"].as_array().ok_or("no packages")?;
+        let folder = |id: &str| -> Option<(PathBuf, String)> {
+            let found = packages.iter().find(|p| p["id"] == id)?;
+            // Registry and git packages have a source; path ones do not.
+            if !found["source"].is_null() {
+                return None;
+            }
+            let manifest = Path::new(found["manifest_path"].as_str()?);
+            Some((
+                manifest.parent()?.to_path_buf(),
+                found["name"].as_str()?.to_string(),
+            ))
+        };
+        let tip = packages
+            .iter()
+            .find(|p| p["name"] == package && p["source"].is_null())
+            .and_then(|p| p["id"].as_str())
+            .ok_or_else(|| format!("no package {package} in this workspace"))?;
+        let nodes = metadata["resolve"]["nodes"]
+            .as_array()
+            .ok_or("no resolve graph")?;
+        let deps_of = |id: &str| -> Vec<String> {
+            let Some(node) = nodes.iter().find(|n| n["id"] == id) else {
+                return Vec::new();
+            };
+            node["deps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|dep| {
+                    dep["dep_kinds"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|k| k["kind"] != "dev")
+                })
+                .filter_map(|dep| dep["pkg"].as_str().map(str::to_string))
+                .collect()
+        };
+        let mut layout = Layout::default();
+        let (tip_dir, tip_name) = folder(tip).ok_or("the app has no folder")?;
+        layout.watched.push(tip_dir.clone());
+        layout.crates.push((tip_dir, tip_name));
+        let direct = deps_of(tip);
+        let mut to_visit = direct.clone();
+        let mut seen = vec![tip.to_string()];
+        while let Some(id) = to_visit.pop() {
+            if seen.contains(&id) {
+                continue;
+            }
+            seen.push(id.clone());
+            let Some((dir, name)) = folder(&id) else {
+                continue;
+            };
+            if direct.contains(&id) {
+                layout.watched.push(dir.clone());
+            }
+            layout.crates.push((dir, name));
+            to_visit.extend(deps_of(&id));
+        }
+        layout
+            .crates
+            .sort_by_key(|(dir, _)| std::cmp::Reverse(dir.components().count()));
+        Ok(layout)
+    }
+
+    /// The folders to watch for saves.
+    pub fn folders(&self) -> Vec<PathBuf> {
+        let mut folders: Vec<PathBuf> = self.crates.iter().map(|(dir, _)| dir.clone()).collect();
+        folders.sort();
+        folders.dedup_by(|inner, outer| inner.starts_with(&*outer));
+        folders
+    }
+
+    /// Whether dx answers for `file`: `None` when the file is not the app's
+    /// source (dx would not build it), else `Some(unwatched crate name)`.
+    pub fn classify(&self, file: &Path) -> Option<Option<String>> {
+        if file.extension().is_none_or(|ext| ext != "rs") {
+            return None;
+        }
+        let (dir, name) = self.crates.iter().find(|(dir, _)| file.starts_with(dir))?;
+        // dx's default ignore list (workspace.rs): build output and hidden folders.
+        let inside = file.strip_prefix(dir).ok()?;
+        if inside.components().any(|c| {
+            let c = c.as_os_str().to_string_lossy();
+            c.starts_with('.') || matches!(&*c, "target" | "node_modules" | "dist")
+        }) {
+            return None;
+        }
+        let watched = self.watched.iter().any(|w| file.starts_with(w));
+        Some((!watched).then(|| name.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITHIN: Duration = Duration::from_secs(5);
+
+    /// A watch that has seen dx start, at time `t0`.
+    fn started() -> (Watch, Instant) {
+        let t0 = Instant::now();
+        let mut watch = Watch::new(WITHIN);
+        watch.known("src/app.rs", 1);
+        watch.known("words/src/lib.rs", 10);
+        assert!(watch.heard(Heard::Started, t0).is_empty());
+        (watch, t0)
+    }
+
+    fn at(t0: Instant, secs: u64) -> Instant {
+        t0 + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_patched_save_is_never_reported() {
+        let (mut watch, t0) = started();
+        watch.heard(Heard::Connected, t0);
+        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.heard(Heard::PatchStarted, at(t0, 1));
+        // However long the patch build takes.
+        assert!(watch.due(at(t0, 60)).is_empty());
+        assert!(watch.heard(Heard::Patched, at(t0, 61)).is_empty());
+        assert!(watch.due(at(t0, 120)).is_empty());
+    }
+
+    #[test]
+    fn a_save_that_nothing_answered_is_reported_once_after_the_wait() {
+        let (mut watch, t0) = started();
+        watch.saved("words/src/lib.rs", 11, None, at(t0, 1));
+        assert!(watch.due(at(t0, 5)).is_empty(), "4 s is within the wait");
+        let reports = watch.due(at(t0, 6));
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].starts_with("dx did not react to the save of words/src/lib.rs: "));
+        assert!(reports[0].ends_with("save again"));
+        assert!(watch.due(at(t0, 60)).is_empty(), "one line per save");
+    }
+
+    #[test]
+    fn a_save_of_unchanged_content_needs_no_answer() {
+        let (mut watch, t0) = started();
+        watch.saved("src/app.rs", 1, None, at(t0, 1));
+        assert!(watch.due(at(t0, 60)).is_empty());
+        // Nor a save back to what the last patch carried.
+        watch.heard(Heard::Connected, t0);
+        watch.saved("src/app.rs", 2, None, at(t0, 61));
+        watch.heard(Heard::PatchStarted, at(t0, 61));
+        watch.heard(Heard::Patched, at(t0, 62));
+        watch.saved("src/app.rs", 3, None, at(t0, 63));
+        assert_eq!(watch.heard(Heard::Skipped, at(t0, 63)).len(), 1);
+        watch.saved("src/app.rs", 2, None, at(t0, 64));
+        assert!(
+            watch.due(at(t0, 120)).is_empty(),
+            "the app already runs content 2"
+        );
+    }
+
+    #[test]
+    fn saves_before_dx_started_are_left_to_its_first_build() {
+        let t0 = Instant::now();
+        let mut watch = Watch::new(WITHIN);
+        watch.known("src/app.rs", 1);
+        watch.saved("src/app.rs", 2, None, t0);
+        watch.heard(Heard::Started, t0);
+        assert!(watch.due(at(t0, 60)).is_empty());
+        // And its content counts as the app's.
+        watch.saved("src/app.rs", 2, None, at(t0, 61));
+        assert!(watch.due(at(t0, 120)).is_empty());
+    }
+
+    #[test]
+    fn a_save_queued_during_the_first_build_and_dropped_for_want_of_an_app_is_reported_at_once() {
+        let (mut watch, t0) = started();
+        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.heard(Heard::Queued, at(t0, 1));
+        assert!(
+            watch.due(at(t0, 90)).is_empty(),
+            "the first build takes its time"
+        );
+        assert!(watch.heard(Heard::BuildEnded, at(t0, 100)).is_empty());
+        let reports = watch.heard(Heard::NoApp, at(t0, 100));
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].contains("save of src/app.rs"));
+        assert!(reports[0].contains("had not connected"));
+        assert!(watch.due(at(t0, 200)).is_empty());
+    }
+
+    #[test]
+    fn a_page_patch_built_before_any_page_connected_is_reported() {
+        let (mut watch, t0) = started();
+        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.heard(Heard::Queued, at(t0, 1));
+        watch.heard(Heard::BuildEnded, at(t0, 30));
+        watch.heard(Heard::PatchStarted, at(t0, 30));
+        let reports = watch.heard(Heard::Patched, at(t0, 31));
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].contains("before any page connected"));
+        // Once a page is there, patches are answers.
+        watch.heard(Heard::Connected, at(t0, 40));
+        watch.saved("src/app.rs", 3, None, at(t0, 41));
+        watch.heard(Heard::PatchStarted, at(t0, 41));
+        assert!(watch.heard(Heard::Patched, at(t0, 42)).is_empty());
+        assert!(watch.due(at(t0, 100)).is_empty());
+    }
+
+    #[test]
+    fn a_save_held_through_a_failed_build_is_reported_after_the_wait() {
+        let (mut watch, t0) = started();
+        watch.heard(Heard::Connected, t0);
+        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.heard(Heard::PatchStarted, at(t0, 1));
+        watch.saved("words/src/lib.rs", 11, None, at(t0, 2));
+        watch.heard(Heard::Queued, at(t0, 2));
+        // The build fails: dx shows the error (the first save is answered) and
+        // keeps the second one until some later build succeeds.
+        assert!(watch.heard(Heard::BuildEnded, at(t0, 10)).is_empty());
+        assert!(watch.due(at(t0, 14)).is_empty());
+        let reports = watch.due(at(t0, 15));
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].contains("words/src/lib.rs"));
+    }
+
+    #[test]
+    fn a_save_dx_skipped_is_reported_at_once() {
+        let (mut watch, t0) = started();
+        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        let reports = watch.heard(Heard::Skipped, at(t0, 1));
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].contains("does not parse"));
+    }
+
+    #[test]
+    fn answers_without_a_build_count() {
+        let (mut watch, t0) = started();
+        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.heard(Heard::AnsweredInPlace, at(t0, 1));
+        watch.saved("words/src/lib.rs", 11, None, at(t0, 2));
+        watch.heard(Heard::FullRebuild, at(t0, 2));
+        assert!(watch.due(at(t0, 60)).is_empty());
+    }
+
+    #[test]
+    fn several_writes_of_one_save_make_one_report() {
+        let (mut watch, t0) = started();
+        watch.saved("src/app.rs", 0, None, at(t0, 1));
+        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        assert_eq!(watch.due(at(t0, 6)).len(), 1);
+    }
+
+    #[test]
+    fn a_save_in_a_crate_dx_does_not_watch_names_the_limit() {
+        let (mut watch, t0) = started();
+        watch.saved("plural/src/lib.rs", 5, Some("plural"), at(t0, 1));
+        let reports = watch.due(at(t0, 6));
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].contains("does not watch plural"));
+        assert!(reports[0].contains("#5314"));
+    }
+
+    #[test]
+    fn dx_lines_are_read_as_dx_0_7_10_writes_them() {
+        let cases = [
+            ("[INFO] dx::serve: Hot-patching: src/app.rs took 412ms ", Heard::Patched),
+            ("[WARN] dx::build::builder: Ignoring hotpatch since there is no ASLR reference. Is the client connected? ", Heard::NoApp),
+            ("[DEBUG] dx::serve::runner: Queueing file change - client is not ready to receive hotreloads. Files: [\"/a/src/app.rs\"] ", Heard::Queued),
+            ("[ERROR] dx: Build failed: Cargo build failed - no output location. ", Heard::BuildEnded),
+        ];
+        for (text, heard) in cases {
+            assert_eq!(Heard::from_line(text), Some(heard), "{text}");
+        }
+        assert_eq!(Heard::from_line("[TRACE] dx: Compiling serde"), None);
+    }
+
+    fn metadata() -> serde_json::Value {
+        let package = |name: &str, dir: &str| {
+            serde_json::json!({"id": name, "name": name, "source": null,
+                "manifest_path": format!("/ws/{dir}/Cargo.toml")})
+        };
+        let node = |id: &str, deps: &[(&str, &str)]| {
+            let deps: Vec<_> = deps
+                .iter()
+                .map(|(pkg, kind)| {
+                    let kind = if kind.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        (*kind).into()
+                    };
+                    serde_json::json!({"pkg": pkg, "dep_kinds": [{"kind": kind}]})
+                })
+                .collect();
+            serde_json::json!({"id": id, "deps": deps})
+        };
+        serde_json::json!({
+            "packages": [
+                package("app", "app"), package("words", "words"), package("plural", "plural"),
+                package("nested", "words/nested"), package("harness", "harness"),
+                {"id": "serde", "name": "serde", "source": "registry+https://github.com/rust-lang/crates.io-index",
+                 "manifest_path": "/home/.cargo/registry/serde/Cargo.toml"},
+            ],
+            "resolve": {"nodes": [
+                node("app", &[("words", ""), ("serde", ""), ("harness", "dev")]),
+                node("words", &[("plural", ""), ("nested", "")]),
+                node("plural", &[]), node("nested", &[]), node("harness", &[]), node("serde", &[]),
+            ]}
+        })
+    }
+
+    #[test]
+    fn the_layout_knows_which_crates_dx_watches() {
+        let layout = Layout::from_metadata(&metadata(), "app").unwrap();
+        let classify = |file: &str| layout.classify(Path::new(file));
+        assert_eq!(classify("/ws/app/src/main.rs"), Some(None));
+        assert_eq!(classify("/ws/words/src/lib.rs"), Some(None));
+        assert_eq!(
+            classify("/ws/plural/src/lib.rs"),
+            Some(Some("plural".into()))
+        );
+        // Inside a watched folder dx sees it, whichever crate it belongs to.
+        assert_eq!(classify("/ws/words/nested/src/lib.rs"), Some(None));
+        // Not the app's source: dev-dependencies, registry crates, build output, other files.
+        assert_eq!(classify("/ws/harness/src/lib.rs"), None);
+        assert_eq!(classify("/ws/app/target/debug/build/out.rs"), None);
+        assert_eq!(classify("/ws/app/README.md"), None);
+        assert_eq!(
+            layout.folders(),
+            [
+                PathBuf::from("/ws/app"),
+                "/ws/plural".into(),
+                "/ws/words".into()
+            ]
+        );
+        assert!(Layout::from_metadata(&metadata(), "nope")
+            .unwrap_err()
+            .contains("nope"));
+    }
+}

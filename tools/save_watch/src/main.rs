@@ -1,0 +1,225 @@
+//! `save_watch <app folder> --package <name> --log <dx log> [--while-pid <pid>] [--within <secs>]`:
+//! beside `dx serve --hot-patch --log-to-file <dx log>`, print one line for
+//! every save of the app's sources that dx left unanswered (see `lib.rs`).
+//! The dev scripts run it (`watch_saves` in `templates/dev-lib.sh`).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::Hasher;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use save_watch::{Heard, Layout, Watch};
+
+const USAGE: &str = "usage: save_watch <app folder> --package <name> --log <dx log file> [--while-pid <pid>] [--within <seconds>]";
+const TICK: Duration = Duration::from_millis(100);
+
+struct Args {
+    folder: PathBuf,
+    package: String,
+    log: PathBuf,
+    while_pid: Option<u32>,
+    within: Duration,
+}
+
+fn main() {
+    let args = parse_args().unwrap_or_else(|message| fail(&format!("{message}\n{USAGE}")));
+    // A watcher that cannot start must not stop the dev session: say so and leave.
+    if let Err(message) = run(&args) {
+        eprintln!("save_watch: {message}; saves dx drops will go unnoticed");
+    }
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut rest = std::env::args().skip(1);
+    let folder = rest.next().ok_or("no app folder")?;
+    let (mut package, mut log, mut while_pid, mut within) = (None, None, None, 5.0);
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--package" => package = Some(value),
+            "--log" => log = Some(PathBuf::from(value)),
+            "--while-pid" => {
+                while_pid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--while-pid {value:?} is not a process id"))?,
+                )
+            }
+            "--within" => {
+                within = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|secs| *secs > 0.0)
+                    .ok_or(format!("--within {value:?} is not a number of seconds"))?
+            }
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    Ok(Args {
+        folder: PathBuf::from(folder),
+        package: package.ok_or("--package is missing")?,
+        log: log.ok_or("--log is missing")?,
+        while_pid,
+        within: Duration::from_secs_f64(within),
+    })
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let folder = args
+        .folder
+        .canonicalize()
+        .map_err(|err| format!("cannot read {}: {err}", args.folder.display()))?;
+    let output = std::process::Command::new("cargo")
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(&folder)
+        .output()
+        .map_err(|err| format!("cannot run cargo metadata: {err}"))?;
+    if !output.status.success() {
+        return Err("cargo metadata failed".into());
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|err| format!("cargo metadata: {err}"))?;
+    let layout = Layout::from_metadata(&metadata, &args.package)?;
+
+    let mut watch = Watch::new(args.within);
+    let (tx, saves) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            if matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)) {
+                event.paths.into_iter().for_each(|path| drop(tx.send(path)));
+            }
+        }
+    })
+    .map_err(|err| format!("cannot watch files: {err}"))?;
+    for dir in layout.folders() {
+        watcher
+            .watch(&dir, RecursiveMode::Recursive)
+            .map_err(|err| format!("cannot watch {}: {err}", dir.display()))?;
+        for file in rust_files(&dir) {
+            if layout.classify(&file).is_some() {
+                if let Some(content) = content_of(&file) {
+                    watch.known(&shown(&folder, &file), content);
+                }
+            }
+        }
+    }
+
+    let mut log = Tail::new(args.log.clone());
+    let mut lines_from_last_tick = Vec::new();
+    loop {
+        if let Some(pid) = args.while_pid {
+            if !Path::new("/proc").join(pid.to_string()).exists() {
+                return Ok(());
+            }
+        }
+        let now = Instant::now();
+        while let Ok(path) = saves.try_recv() {
+            let Some(unwatched) = layout.classify(&path) else {
+                continue;
+            };
+            if let Some(content) = content_of(&path) {
+                watch.saved(&shown(&folder, &path), content, unwatched.as_deref(), now);
+            }
+        }
+        // dx's lines are taken a tick late, so that a save dx already acted
+        // on has reached the watch first, whichever watcher saw it sooner.
+        for line in std::mem::replace(&mut lines_from_last_tick, log.new_lines()) {
+            if let Some(heard) = Heard::from_line(&line) {
+                watch
+                    .heard(heard, now)
+                    .iter()
+                    .for_each(|report| say(report));
+            }
+        }
+        watch.due(now).iter().for_each(|report| say(report));
+        std::thread::sleep(TICK);
+    }
+}
+
+fn say(report: &str) {
+    eprintln!("\x1b[1;33mwarning:\x1b[0m {report}");
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("save_watch: {message}");
+    std::process::exit(2)
+}
+
+/// How the user names the file: relative to the app's folder.
+fn shown(folder: &Path, file: &Path) -> String {
+    file.strip_prefix(folder)
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
+fn content_of(file: &Path) -> Option<u64> {
+    let bytes = std::fs::read(file).ok()?;
+    let mut hasher = DefaultHasher::new();
+    hasher.write(&bytes);
+    Some(hasher.finish())
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut to_visit = vec![dir.to_path_buf()];
+    while let Some(dir) = to_visit.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                to_visit.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The lines dx appends to its log file (which the dev script empties first).
+struct Tail {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+impl Tail {
+    fn new(path: PathBuf) -> Tail {
+        Tail {
+            path,
+            offset: 0,
+            partial: String::new(),
+        }
+    }
+
+    fn new_lines(&mut self) -> Vec<String> {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return Vec::new();
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < self.offset {
+            self.offset = 0;
+            self.partial.clear();
+        }
+        let mut bytes = Vec::new();
+        if file.seek(SeekFrom::Start(self.offset)).is_err() || file.read_to_end(&mut bytes).is_err()
+        {
+            return Vec::new();
+        }
+        self.offset += bytes.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
+        let Some(end) = self.partial.rfind('\n') else {
+            return Vec::new();
+        };
+        let complete: Vec<String> = self.partial[..end].lines().map(str::to_string).collect();
+        self.partial.drain(..=end);
+        complete
+    }
+}
