@@ -107,9 +107,13 @@ watch_saves() {
   # Under target/ and named *.log: dx ignores both, so its own log never
   # looks like a save to it.
   log="$folder/target/hotswap-dx.log"
-  mkdir -p "$folder/target" && : >"$log"
+  mkdir -p "$folder/target" && rm -f "$log"
   "$watcher" "$folder" --package "$package" --log "$log" --while-pid $$ \
     ${SAVE_WATCH_WITHIN:+--within "$SAVE_WATCH_WITHIN"} &
+  # It creates the log once it watches: dx starts after that, so no save made
+  # while dx runs slips past it (a watcher that failed has said why and left).
+  local watcher_pid=$!
+  while [ ! -e "$log" ] && kill -0 "$watcher_pid" 2>/dev/null; do sleep 0.05; done
   DX_LOG_ARGS=(--log-to-file "$log")
 }
 

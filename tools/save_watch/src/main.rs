@@ -107,8 +107,12 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
 
+    // Ready: the dev script starts dx once the log file is there (so no save
+    // made after dx's first line can slip past the watcher).
+    std::fs::File::create(&args.log)
+        .map_err(|err| format!("cannot create {}: {err}", args.log.display()))?;
     let mut log = Tail::new(args.log.clone());
-    let mut lines_from_last_tick = Vec::new();
+    let mut lines_from_last_tick: Vec<String> = Vec::new();
     loop {
         if let Some(pid) = args.while_pid {
             if !Path::new("/proc").join(pid.to_string()).exists() {
@@ -116,6 +120,15 @@ fn run(args: &Args) -> Result<(), String> {
             }
         }
         let now = Instant::now();
+        let lines = log.new_lines();
+        // dx's first line is taken at once: a save after it is one dx's
+        // watcher saw. The others wait a tick (below).
+        if lines
+            .iter()
+            .any(|line| Heard::from_line(line) == Some(Heard::Started))
+        {
+            watch.heard(Heard::Started, now);
+        }
         while let Ok(path) = saves.try_recv() {
             let Some(unwatched) = layout.classify(&path) else {
                 continue;
@@ -126,7 +139,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
         // dx's lines are taken a tick late, so that a save dx already acted
         // on has reached the watch first, whichever watcher saw it sooner.
-        for line in std::mem::replace(&mut lines_from_last_tick, log.new_lines()) {
+        for line in std::mem::replace(&mut lines_from_last_tick, lines) {
             if let Some(heard) = Heard::from_line(&line) {
                 watch
                     .heard(heard, now)
