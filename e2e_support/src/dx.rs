@@ -38,6 +38,31 @@ impl Dx {
         Dx::start(scratch, name, package, &["--hot-patch"], args, envs)
     }
 
+    /// [`Dx::serve`] as the dev commands start it, with `save_watch` beside
+    /// it (this checkout's build), through the same `watch_saves` of
+    /// `templates/dev-lib.sh`: its one line for each save dx leaves
+    /// unanswered is in the log.
+    pub fn serve_watched(
+        scratch: &Scratch,
+        name: &str,
+        package: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Dx {
+        let mut dx_args = vec!["--hot-patch"];
+        dx_args.extend_from_slice(args);
+        let watcher = crate::workspace_binary("save_watch", "save_watch");
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(r#"source "$1" && SAVE_WATCH="$2" watch_saves . "$3" && shift 3 && exec dx "$@" "${DX_LOG_ARGS[@]}""#)
+            .arg("dev-lib")
+            .arg(crate::checkout_root().join("templates/dev-lib.sh"))
+            .arg(watcher)
+            .arg(package);
+        Dx::start_command(command, scratch, name, package, &[], &dx_args, envs)
+    }
+
     /// Start `dx serve` *without* `--hot-patch`: every saved Rust edit is a full
     /// rebuild followed by a restart (native) or a page reload (web). It is what
     /// hot-patching is measured against.
@@ -92,8 +117,20 @@ impl Dx {
         args: &[&str],
         envs: &[(&str, String)],
     ) -> Dx {
+        Dx::start_command(Command::new("dx"), scratch, name, package, mode, args, envs)
+    }
+
+    /// `command` is dx, or what execs into dx with the arguments it is given.
+    fn start_command(
+        mut command: Command,
+        scratch: &Scratch,
+        name: &str,
+        package: &str,
+        mode: &[&str],
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Dx {
         let port = crate::free_port();
-        let mut command = Command::new("dx");
         command
             .current_dir(scratch.root())
             .arg("serve")

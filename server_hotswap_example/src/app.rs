@@ -37,6 +37,7 @@ pub fn build_router(stats: Arc<Stats>) -> Router {
         .route("/", get(index))
         .route("/greeted", get(greeted_report))
         .route("/stats", get(stats_json))
+        .route("/summary", get(summary))
         .route("/ws", get(ws_upgrade))
         .with_state(stats)
 }
@@ -57,6 +58,13 @@ async fn greeted_report() -> String {
 
 fn greeting() -> String {
     "Hello from a hot-patched server!".to_string()
+}
+
+/// The counters in a sentence, from the workspace's `summary` crate (which
+/// counts with `plural`).
+async fn summary(State(stats): State<Arc<Stats>>) -> String {
+    let now = stats.snapshot();
+    summary::summary(now.requests, now.ws_open)
 }
 
 async fn stats_json(State(stats): State<Arc<Stats>>) -> Json<Snapshot> {

@@ -44,10 +44,18 @@ pub enum Heard {
     NoApp,
     /// dx skipped the save: it does not parse, or dx does not know the file.
     Skipped,
+    /// The patch failed because a workspace crate that depends on the saved
+    /// one was not built in this session (dioxus #5540): its name.
+    NotReplayable(String),
 }
 
 impl Heard {
     pub fn from_line(line: &str) -> Option<Heard> {
+        // Before "Build failed", which starts the same line.
+        if let Some(rest) = line.split("Missing rustc args for replay: '").nth(1) {
+            let krate = rest.split('\'').next().unwrap_or(rest);
+            return Some(Heard::NotReplayable(krate.to_string()));
+        }
         const TABLE: &[(&str, Heard)] = &[
             ("Serving your app", Heard::Started),
             ("New devtool websocket connection", Heard::Connected),
@@ -188,6 +196,12 @@ impl Watch {
                 reports = self.report(Stage::Seen, |_| {
                     "dx dropped it because the app had not connected yet: save again".to_string()
                 });
+            }
+            Heard::NotReplayable(krate) => {
+                reports = self.report(Stage::Building, |_| {
+                    format!("dx {DX_VERSION} cannot patch a crate that {krate}, which this session does not build, also depends on (dioxus #5540): restart dx to build it in, or keep such code in a crate only this app uses")
+                });
+                self.move_stage(Stage::Queued, Stage::Seen, now);
             }
             Heard::Skipped => {
                 reports = self.report(Stage::Seen, |_| {
@@ -500,6 +514,21 @@ mod tests {
     }
 
     #[test]
+    fn a_patch_dx_cannot_replay_names_the_crate_in_the_way() {
+        let (mut watch, t0) = started();
+        watch.heard(Heard::Connected, t0);
+        watch.saved("words/src/lib.rs", 11, None, at(t0, 1));
+        watch.heard(Heard::PatchStarted, at(t0, 1));
+        let reports = watch.heard(Heard::NotReplayable("page".into()), at(t0, 2));
+        assert_eq!(reports.len(), 1);
+        assert!(
+            reports[0].contains("words/src/lib.rs")
+                && reports[0].contains("page")
+                && reports[0].contains("#5540")
+        );
+    }
+
+    #[test]
     fn a_save_dx_skipped_is_reported_at_once() {
         let (mut watch, t0) = started();
         watch.saved("src/app.rs", 2, None, at(t0, 1));
@@ -547,6 +576,10 @@ mod tests {
         for (text, heard) in cases {
             assert_eq!(Heard::from_line(text), Some(heard), "{text}");
         }
+        assert_eq!(
+            Heard::from_line("[ERROR] dx::serve: Build failed: Missing rustc args for replay: 'wasm_hotswap_example' "),
+            Some(Heard::NotReplayable("wasm_hotswap_example".into()))
+        );
         assert_eq!(Heard::from_line("[TRACE] dx: Compiling serde"), None);
     }
 
