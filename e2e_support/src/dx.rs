@@ -52,14 +52,21 @@ impl Dx {
         let mut dx_args = vec!["--hot-patch"];
         dx_args.extend_from_slice(args);
         let watcher = crate::workspace_binary("save_watch", "save_watch");
+        // A page also gets the compiler's first error from it.
+        let web = if args.windows(2).any(|pair| pair == ["--bundle", "web"]) {
+            "--web"
+        } else {
+            ""
+        };
         let mut command = Command::new("bash");
         command
             .arg("-c")
-            .arg(r#"source "$1" && SAVE_WATCH="$2" watch_saves . "$3" && shift 3 && exec dx "$@" "${DX_LOG_ARGS[@]}""#)
+            .arg(r#"source "$1" && SAVE_WATCH="$2" watch_saves . "$3" "$4" && shift 4 && exec dx "$@" "${DX_LOG_ARGS[@]}""#)
             .arg("dev-lib")
             .arg(crate::checkout_root().join("templates/dev-lib.sh"))
             .arg(watcher)
-            .arg(package);
+            .arg(package)
+            .arg(web);
         Dx::start_command(command, scratch, name, package, &[], &dx_args, envs)
     }
 

@@ -65,7 +65,7 @@ impl Heard {
             ("Full rebuild:", Heard::FullRebuild),
             ("Starting full rebuild", Heard::FullRebuild),
             ("Build completed successfully", Heard::BuildEnded),
-            ("Build failed", Heard::BuildEnded),
+            ("Build failed", Heard::BuildEnded), // (see `build_failed`)
             ("Failed to hot-patch app", Heard::BuildEnded),
             ("Hotreloading:", Heard::AnsweredInPlace),
             ("Ignoring full rebuild for", Heard::AnsweredInPlace),
@@ -102,6 +102,11 @@ struct Save {
     stage: Stage,
     /// Set for a file of a crate dx does not watch: the crate's name.
     unwatched: Option<String>,
+    /// What dx said when it passed over this save, if it said anything.
+    /// Not final: one save can reach dx as several writes, and a later one
+    /// may still be built (seen: "Ignoring file change" for a save dx patched
+    /// right after), so it only words the line given after the wait.
+    passed_over: Option<&'static str>,
 }
 
 /// The decision: which saves dx answered, and which it left without a word.
@@ -167,6 +172,7 @@ impl Watch {
             since: now,
             stage: Stage::Seen,
             unwatched: unwatched.map(str::to_string),
+            passed_over: None,
         });
     }
 
@@ -192,22 +198,14 @@ impl Watch {
             }
             Heard::FullRebuild => self.answer(|stage| stage != Stage::Queued),
             Heard::AnsweredInPlace => self.answer(|stage| stage == Stage::Seen),
-            Heard::NoApp => {
-                reports = self.report(Stage::Seen, |_| {
-                    "dx dropped it because the app had not connected yet: save again".to_string()
-                });
-            }
+            Heard::NoApp => self.pass_over(NO_APP),
             Heard::NotReplayable(krate) => {
                 reports = self.report(Stage::Building, |_| {
                     format!("dx {DX_VERSION} cannot patch a crate that {krate}, which this session does not build, also depends on (dioxus #5540): restart dx to build it in, or keep such code in a crate only this app uses")
                 });
                 self.move_stage(Stage::Queued, Stage::Seen, now);
             }
-            Heard::Skipped => {
-                reports = self.report(Stage::Seen, |_| {
-                    "dx skipped it without a word, as it does with a file that does not parse: fix it and save again".to_string()
-                });
-            }
+            Heard::Skipped => self.pass_over(SKIPPED),
         }
         reports
     }
@@ -223,12 +221,13 @@ impl Watch {
         self.saves = rest;
         late.into_iter()
             .map(|save| {
-                let why = match &save.unwatched {
-                    Some(krate) => format!(
+                let why = match (&save.unwatched, save.passed_over) {
+                    (_, Some(said)) => said.to_string(),
+                    (Some(krate), None) => format!(
                         "dx {} does not watch {krate}, a dependency of a dependency (dioxus #5314): restart dx to build it in",
                         DX_VERSION
                     ),
-                    None => format!(
+                    (None, None) => format!(
                         "nothing answered within {} s: save again",
                         within.as_secs_f32()
                     ),
@@ -236,6 +235,16 @@ impl Watch {
                 line(&save.file, &why)
             })
             .collect()
+    }
+
+    fn pass_over(&mut self, said: &'static str) {
+        for save in self
+            .saves
+            .iter_mut()
+            .filter(|save| save.stage == Stage::Seen)
+        {
+            save.passed_over.get_or_insert(said);
+        }
     }
 
     fn move_stage(&mut self, from: Stage, to: Stage, now: Instant) {
@@ -268,6 +277,58 @@ impl Watch {
             .collect()
     }
 }
+
+/// dx's line for a build that failed (a patch's compile error among them):
+/// its page gets no compiler message from dx 0.7.10, only "Cargo build
+/// failed - no output location".
+pub fn build_failed(line: &str) -> bool {
+    line.contains("Build failed")
+}
+
+/// The compiler's first error, for the page's overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompilerError {
+    /// As cargo names it: relative to the workspace root.
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl CompilerError {
+    /// The first error in `cargo … --message-format=json` output.
+    pub fn first(cargo_json: &str) -> Option<CompilerError> {
+        cargo_json.lines().find_map(|line| {
+            let json: serde_json::Value = serde_json::from_str(line).ok()?;
+            if json["reason"] != "compiler-message" || json["message"]["level"] != "error" {
+                return None;
+            }
+            let message = &json["message"];
+            // "aborting due to …" has no span: the real error came before it.
+            let span = message["spans"]
+                .as_array()?
+                .iter()
+                .find(|span| span["is_primary"] == true)?;
+            Some(CompilerError {
+                file: span["file_name"].as_str()?.to_string(),
+                line: span["line_start"].as_u64()?,
+                column: span["column_start"].as_u64()?,
+                message: message["message"].as_str()?.to_string(),
+            })
+        })
+    }
+
+    /// What the page reads (`hotswap_runtime`'s web overlay).
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "file": self.file, "line": self.line, "column": self.column, "message": self.message,
+        })
+        .to_string()
+    }
+}
+
+const NO_APP: &str = "dx dropped it because the app had not connected yet: save again";
+const SKIPPED: &str = "dx skipped it without a word, as it does with a file that does not parse: fix it and save again";
 
 /// The dx whose log lines [`Heard`] knows.
 pub const DX_VERSION: &str = "0.7.10";
@@ -440,7 +501,8 @@ mod tests {
         watch.heard(Heard::PatchStarted, at(t0, 61));
         watch.heard(Heard::Patched, at(t0, 62));
         watch.saved("src/app.rs", 3, None, at(t0, 63));
-        assert_eq!(watch.heard(Heard::Skipped, at(t0, 63)).len(), 1);
+        watch.heard(Heard::Skipped, at(t0, 63));
+        assert_eq!(watch.due(at(t0, 68)).len(), 1);
         watch.saved("src/app.rs", 2, None, at(t0, 64));
         assert!(
             watch.due(at(t0, 120)).is_empty(),
@@ -471,7 +533,8 @@ mod tests {
             "the first build takes its time"
         );
         assert!(watch.heard(Heard::BuildEnded, at(t0, 100)).is_empty());
-        let reports = watch.heard(Heard::NoApp, at(t0, 100));
+        assert!(watch.heard(Heard::NoApp, at(t0, 100)).is_empty());
+        let reports = watch.due(at(t0, 105));
         assert_eq!(reports.len(), 1);
         assert!(reports[0].contains("save of src/app.rs"));
         assert!(reports[0].contains("had not connected"));
@@ -529,12 +592,26 @@ mod tests {
     }
 
     #[test]
-    fn a_save_dx_skipped_is_reported_at_once() {
+    fn a_save_dx_skipped_is_reported_after_the_wait_with_why() {
         let (mut watch, t0) = started();
         watch.saved("src/app.rs", 2, None, at(t0, 1));
-        let reports = watch.heard(Heard::Skipped, at(t0, 1));
+        assert!(watch.heard(Heard::Skipped, at(t0, 1)).is_empty());
+        let reports = watch.due(at(t0, 6));
         assert_eq!(reports.len(), 1);
         assert!(reports[0].contains("does not parse"));
+    }
+
+    #[test]
+    fn a_save_dx_skipped_once_and_then_built_is_not_reported() {
+        // dx 0.7.10 did this with a save it held during a patch build: it
+        // logged "Ignoring file change" for it, then started its patch.
+        let (mut watch, t0) = started();
+        watch.heard(Heard::Connected, t0);
+        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.heard(Heard::Skipped, at(t0, 1));
+        watch.heard(Heard::PatchStarted, at(t0, 1));
+        watch.heard(Heard::Patched, at(t0, 3));
+        assert!(watch.due(at(t0, 60)).is_empty());
     }
 
     #[test]
@@ -581,6 +658,34 @@ mod tests {
             Some(Heard::NotReplayable("wasm_hotswap_example".into()))
         );
         assert_eq!(Heard::from_line("[TRACE] dx: Compiling serde"), None);
+    }
+
+    #[test]
+    fn the_first_error_is_the_first_compiler_error_with_a_place() {
+        let output = [
+            r#"{"reason":"compiler-artifact","target":{"name":"serde"}}"#,
+            r#"{"reason":"compiler-message","message":{"level":"warning","message":"unused variable","spans":[{"file_name":"src/a.rs","line_start":1,"column_start":1,"is_primary":true}]}}"#,
+            r#"{"reason":"compiler-message","message":{"level":"error","message":"mismatched types","spans":[{"file_name":"src/b.rs","line_start":9,"column_start":1,"is_primary":false},{"file_name":"src/view.rs","line_start":28,"column_start":12,"is_primary":true}]}}"#,
+            r#"{"reason":"compiler-message","message":{"level":"error","message":"aborting due to 1 previous error","spans":[]}}"#,
+            r#"{"reason":"build-finished","success":false}"#,
+        ]
+        .join("\n");
+        let first = CompilerError::first(&output).unwrap();
+        assert_eq!(
+            first,
+            CompilerError {
+                file: "src/view.rs".into(),
+                line: 28,
+                column: 12,
+                message: "mismatched types".into()
+            }
+        );
+        let json: serde_json::Value = serde_json::from_str(&first.to_json()).unwrap();
+        assert_eq!(json["line"], 28);
+        assert_eq!(
+            CompilerError::first(r#"{"reason":"build-finished","success":true}"#),
+            None
+        );
     }
 
     fn metadata() -> serde_json::Value {

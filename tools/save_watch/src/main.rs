@@ -2,18 +2,28 @@
 //! beside `dx serve --hot-patch --log-to-file <dx log>`, print one line for
 //! every save of the app's sources that dx left unanswered (see `lib.rs`).
 //! The dev scripts run it (`watch_saves` in `templates/dev-lib.sh`).
+//!
+//! With `--web` (the app is a page dx serves), a failed build also puts the
+//! compiler's first error where the page's overlay reads it: dx 0.7.10 sends
+//! the page only "Cargo build failed - no output location", and keeps the
+//! compiler's messages to its own output. The error comes from the compiler
+//! itself: `cargo check --message-format=json` of the app, run once dx's
+//! build has failed.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use save_watch::{Heard, Layout, Watch};
 
-const USAGE: &str = "usage: save_watch <app folder> --package <name> --log <dx log file> [--while-pid <pid>] [--within <seconds>]";
+const USAGE: &str = "usage: save_watch <app folder> --package <name> --log <dx log file> [--web] [--while-pid <pid>] [--within <seconds>]";
+/// Where the page looks (`hotswap_runtime`'s web overlay), in the folder dx serves.
+const ERROR_FILE: &str = "hotswap-build-error.json";
 const TICK: Duration = Duration::from_millis(100);
 
 struct Args {
@@ -22,6 +32,7 @@ struct Args {
     log: PathBuf,
     while_pid: Option<u32>,
     within: Duration,
+    web: bool,
 }
 
 fn main() {
@@ -36,7 +47,12 @@ fn parse_args() -> Result<Args, String> {
     let mut rest = std::env::args().skip(1);
     let folder = rest.next().ok_or("no app folder")?;
     let (mut package, mut log, mut while_pid, mut within) = (None, None, None, 5.0);
+    let mut web = false;
     while let Some(flag) = rest.next() {
+        if flag == "--web" {
+            web = true;
+            continue;
+        }
         let value = rest.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--package" => package = Some(value),
@@ -64,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         log: log.ok_or("--log is missing")?,
         while_pid,
         within: Duration::from_secs_f64(within),
+        web,
     })
 }
 
@@ -83,6 +100,20 @@ fn run(args: &Args) -> Result<(), String> {
     let metadata: serde_json::Value =
         serde_json::from_slice(&output.stdout).map_err(|err| format!("cargo metadata: {err}"))?;
     let layout = Layout::from_metadata(&metadata, &args.package)?;
+    // dx 0.7.10 serves a page from <target>/dx/<app>/debug/web/public.
+    let errors = args.web.then(|| {
+        let target = metadata["target_directory"].as_str().unwrap_or("target");
+        ErrorFile {
+            path: Path::new(target)
+                .join("dx")
+                .join(&args.package)
+                .join("debug/web/public")
+                .join(ERROR_FILE),
+            folder: folder.clone(),
+            package: args.package.clone(),
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    });
 
     let mut watch = Watch::new(args.within);
     let (tx, saves) = mpsc::channel();
@@ -140,6 +171,9 @@ fn run(args: &Args) -> Result<(), String> {
         // dx's lines are taken a tick late, so that a save dx already acted
         // on has reached the watch first, whichever watcher saw it sooner.
         for line in std::mem::replace(&mut lines_from_last_tick, lines) {
+            if let Some(errors) = &errors {
+                errors.follow(&line);
+            }
             if let Some(heard) = Heard::from_line(&line) {
                 watch
                     .heard(heard, now)
@@ -150,6 +184,56 @@ fn run(args: &Args) -> Result<(), String> {
         watch.due(now).iter().for_each(|report| say(report));
         std::thread::sleep(TICK);
     }
+}
+
+/// The compiler's first error for the page, kept only while the build it
+/// belongs to is the latest.
+struct ErrorFile {
+    path: PathBuf,
+    folder: PathBuf,
+    package: String,
+    /// Bumped by every build dx starts: a check that ends after it is stale.
+    generation: Arc<AtomicU64>,
+}
+
+impl ErrorFile {
+    fn follow(&self, line: &str) {
+        if save_watch::build_failed(line) {
+            let generation = self.generation.load(Ordering::SeqCst);
+            let (path, folder, package, current) = (
+                self.path.clone(),
+                self.folder.clone(),
+                self.package.clone(),
+                self.generation.clone(),
+            );
+            std::thread::spawn(move || {
+                let Some(error) = first_error(&folder, &package) else {
+                    return;
+                };
+                if current.load(Ordering::SeqCst) == generation {
+                    let _ = std::fs::write(&path, error.to_json());
+                }
+            });
+        } else if matches!(
+            Heard::from_line(line),
+            Some(Heard::PatchStarted | Heard::Patched | Heard::FullRebuild)
+        ) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The first error of the app's page build, from the compiler.
+fn first_error(folder: &Path, package: &str) -> Option<save_watch::CompilerError> {
+    let output = std::process::Command::new("cargo")
+        .args(["check", "--message-format=json", "--package", package])
+        .args(["--target", "wasm32-unknown-unknown"])
+        .current_dir(folder)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    save_watch::CompilerError::first(&String::from_utf8_lossy(&output.stdout))
 }
 
 fn say(report: &str) {
