@@ -51,7 +51,7 @@ impl Dx {
     ) -> Dx {
         let mut dx_args = vec!["--hot-patch"];
         dx_args.extend_from_slice(args);
-        let watcher = crate::workspace_binary("save_watch", "save_watch");
+        let watcher = crate::save_watch();
         // A page also gets the compiler's first error from it.
         let web = if args.windows(2).any(|pair| pair == ["--bundle", "web"]) {
             "--web"
@@ -172,9 +172,11 @@ impl Dx {
         let folder = command
             .get_current_dir()
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
-        // Apps made by scripts/new name `hotswap-link` as their linker: this
-        // checkout's build of it comes first on PATH.
+        // Apps made by scripts/new name `hotswap-link` as their linker, and
+        // their ./dev runs `save_watch`: this checkout's builds (in one
+        // folder) come first on PATH.
         let link = crate::hotswap_link();
+        crate::save_watch();
         let mut path = std::ffi::OsString::from(link.parent().unwrap());
         path.push(":");
         path.push(std::env::var_os("PATH").unwrap_or_default());

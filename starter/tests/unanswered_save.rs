@@ -10,20 +10,17 @@
 //!
 //! Needs dx 0.7.10 on PATH: `scripts/test` installs it.
 
-use e2e_support::{free_port, http, wait_until, workspace_binary, Dx, FIRST_BUILD, PATCH};
+use e2e_support::{free_port, http, wait_until, Dx, FIRST_BUILD, PATCH};
 use starter::App;
 
 #[test]
 fn a_save_made_before_the_app_connected_gets_a_line_and_saving_again_patches() {
-    // This checkout's build, as scripts/dev uses (an app's ./dev takes the installed one).
-    let watcher = workspace_binary("save_watch", "save_watch");
     // The folder (and its warm target/) new_server.rs uses too: test binaries run one at a time.
     let app = App::create("server", "my_server");
     let (port, dx_port) = (free_port(), free_port());
     let mut dev = app.dev();
     dev.env("PORT", port.to_string())
-        .env("DX_PORT", dx_port.to_string())
-        .env("SAVE_WATCH", &watcher);
+        .env("DX_PORT", dx_port.to_string());
     let mut dx = Dx::launch("starter-unanswered-save", dev, dx_port);
 
     // dx's first line comes once its watcher is up; the first build follows
