@@ -36,7 +36,7 @@ struct Args {
 }
 
 fn main() {
-    let args = parse_args().unwrap_or_else(|message| fail(&format!("{message}\n{USAGE}")));
+    let args = parse_args().unwrap_or_else(|message| fail(&format!("{message} ({USAGE})")));
     // A watcher that cannot start must not stop the dev session: say so and leave.
     if let Err(message) = run(&args) {
         eprintln!("save_watch: {message}; saves dx drops will go unnoticed");
