@@ -93,13 +93,14 @@ sweep_patch_leftovers() {
 # connected, one that does not parse, one it held while a build ran that then
 # failed, one in a crate it does not watch. save_watch (hotswap's
 # tools/save_watch, which its scripts/setup installs) reads dx's log and says so
-# in one line. Arguments: the app's folder and package, and --web for a page
-# (the compiler's first error then reaches the page's overlay); it fills DX_LOG_ARGS,
+# in one line, in dx's own output. Arguments: the app's folder and package,
+# dx's port, and --web for a page (the compiler's first error then reaches the
+# page's overlay); it fills DX_LOG_ARGS,
 # which the dx command line must carry (the log file dx writes for it).
 # SAVE_WATCH names another build of it, SAVE_WATCH_WITHIN how many seconds dx
 # may stay silent (default 5).
 watch_saves() {
-  local folder="$1" package="$2" web="${3:-}" watcher="${SAVE_WATCH:-save_watch}" log
+  local folder="$1" package="$2" port="$3" web="${4:-}" watcher="${SAVE_WATCH:-save_watch}" log
   DX_LOG_ARGS=()
   if ! command -v "$watcher" >/dev/null 2>&1; then
     say "save_watch not found, so a save dx drops goes unnoticed: run hotswap's scripts/setup (or: cargo install --path <hotswap>/tools/save_watch --locked)"
@@ -109,7 +110,7 @@ watch_saves() {
   # looks like a save to it.
   log="$folder/target/hotswap-dx.log"
   mkdir -p "$folder/target" && rm -f "$log"
-  "$watcher" "$folder" --package "$package" --log "$log" --while-pid $$ $web \
+  "$watcher" "$folder" --package "$package" --log "$log" --dx-port "$port" --while-pid $$ $web \
     ${SAVE_WATCH_WITHIN:+--within "$SAVE_WATCH_WITHIN"} &
   # It creates the log once it watches: dx starts after that, so no save made
   # while dx runs slips past it (a watcher that failed has said why and left).

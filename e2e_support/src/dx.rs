@@ -52,6 +52,7 @@ impl Dx {
         let mut dx_args = vec!["--hot-patch"];
         dx_args.extend_from_slice(args);
         let watcher = crate::save_watch();
+        let port = crate::free_port();
         // A page also gets the compiler's first error from it.
         let web = if args.windows(2).any(|pair| pair == ["--bundle", "web"]) {
             "--web"
@@ -61,13 +62,14 @@ impl Dx {
         let mut command = Command::new("bash");
         command
             .arg("-c")
-            .arg(r#"source "$1" && SAVE_WATCH="$2" watch_saves . "$3" "$4" && shift 4 && exec dx "$@" "${DX_LOG_ARGS[@]}""#)
+            .arg(r#"source "$1" && SAVE_WATCH="$2" watch_saves . "$3" "$4" "$5" && shift 5 && exec dx "$@" "${DX_LOG_ARGS[@]}""#)
             .arg("dev-lib")
             .arg(crate::checkout_root().join("templates/dev-lib.sh"))
             .arg(watcher)
             .arg(package)
+            .arg(port.to_string())
             .arg(web);
-        Dx::start_command(command, scratch, name, package, &[], &dx_args, envs)
+        Dx::start_command(command, port, scratch, name, package, &[], &dx_args, envs)
     }
 
     /// Start `dx serve` *without* `--hot-patch`: every saved Rust edit is a full
@@ -124,12 +126,15 @@ impl Dx {
         args: &[&str],
         envs: &[(&str, String)],
     ) -> Dx {
-        Dx::start_command(Command::new("dx"), scratch, name, package, mode, args, envs)
+        let port = crate::free_port();
+        Dx::start_command(Command::new("dx"), port, scratch, name, package, mode, args, envs)
     }
 
     /// `command` is dx, or what execs into dx with the arguments it is given.
+    #[allow(clippy::too_many_arguments)] // start's and serve_watched's, passed on
     fn start_command(
         mut command: Command,
+        port: u16,
         scratch: &Scratch,
         name: &str,
         package: &str,
@@ -137,7 +142,6 @@ impl Dx {
         args: &[&str],
         envs: &[(&str, String)],
     ) -> Dx {
-        let port = crate::free_port();
         command
             .current_dir(scratch.root())
             .arg("serve")

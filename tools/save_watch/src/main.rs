@@ -1,7 +1,11 @@
-//! `save_watch <app folder> --package <name> --log <dx log> [--while-pid <pid>] [--within <secs>]`:
+//! `save_watch <app folder> --package <name> --log <dx log> [--dx-port <port>] [--web] [--while-pid <pid>] [--within <secs>]`:
 //! beside `dx serve --hot-patch --log-to-file <dx log>`, print one line for
 //! every save of the app's sources that dx left unanswered (see `lib.rs`).
 //! The dev scripts run it (`watch_saves` in `templates/dev-lib.sh`).
+//!
+//! With `--dx-port`, the line goes into dx's own output, as an app's log
+//! line over dx's `/_dioxus` socket: dx's full-screen view redraws over
+//! anything another process prints to the terminal.
 //!
 //! With `--web` (the app is a page dx serves), a failed build also puts the
 //! compiler's first error where the page's overlay reads it: dx 0.7.10 sends
@@ -14,14 +18,14 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use save_watch::{Heard, Layout, Watch};
 
-const USAGE: &str = "usage: save_watch <app folder> --package <name> --log <dx log file> [--web] [--while-pid <pid>] [--within <seconds>]";
+const USAGE: &str = "usage: save_watch <app folder> --package <name> --log <dx log file> [--dx-port <port>] [--web] [--while-pid <pid>] [--within <seconds>]";
 /// Where the page looks (`hotswap_runtime`'s web overlay), in the folder dx serves.
 const ERROR_FILE: &str = "hotswap-build-error.json";
 const TICK: Duration = Duration::from_millis(100);
@@ -33,6 +37,7 @@ struct Args {
     while_pid: Option<u32>,
     within: Duration,
     web: bool,
+    dx_port: Option<u16>,
 }
 
 fn main() {
@@ -47,7 +52,7 @@ fn parse_args() -> Result<Args, String> {
     let mut rest = std::env::args().skip(1);
     let folder = rest.next().ok_or("no app folder")?;
     let (mut package, mut log, mut while_pid, mut within) = (None, None, None, 5.0);
-    let mut web = false;
+    let (mut web, mut dx_port) = (false, None);
     while let Some(flag) = rest.next() {
         if flag == "--web" {
             web = true;
@@ -56,6 +61,13 @@ fn parse_args() -> Result<Args, String> {
         let value = rest.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--package" => package = Some(value),
+            "--dx-port" => {
+                dx_port = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--dx-port {value:?} is not a port"))?,
+                )
+            }
             "--log" => log = Some(PathBuf::from(value)),
             "--while-pid" => {
                 while_pid = Some(
@@ -81,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
         while_pid,
         within: Duration::from_secs_f64(within),
         web,
+        dx_port,
     })
 }
 
@@ -142,6 +155,8 @@ fn run(args: &Args) -> Result<(), String> {
     // made after dx's first line can slip past the watcher).
     std::fs::File::create(&args.log)
         .map_err(|err| format!("cannot create {}: {err}", args.log.display()))?;
+    let relay = Relay::start(args.dx_port);
+    let say = |report: &str| relay.say(report);
     let mut log = Tail::new(args.log.clone());
     let mut lines_from_last_tick: Vec<String> = Vec::new();
     loop {
@@ -173,6 +188,9 @@ fn run(args: &Args) -> Result<(), String> {
         for line in std::mem::replace(&mut lines_from_last_tick, lines) {
             if let Some(errors) = &errors {
                 errors.follow(&line);
+            }
+            if line.contains(&format!("BuildId({RELAY_BUILD_ID})")) {
+                continue; // the relay's own connection is not an app's
             }
             if let Some(heard) = Heard::from_line(&line) {
                 watch
@@ -236,8 +254,87 @@ fn first_error(folder: &Path, package: &str) -> Option<save_watch::CompilerError
     save_watch::CompilerError::first(&String::from_utf8_lossy(&output.stdout))
 }
 
-fn say(report: &str) {
-    eprintln!("\x1b[1;33mwarning:\x1b[0m {report}");
+/// The build id the relay connects with: neither the app's (0) nor a
+/// fullstack server's (1), so dx takes it for no app (`client_connected`).
+const RELAY_BUILD_ID: u64 = 0x5a7e;
+
+/// Puts lines into dx's output as an app's log (`ClientMsg::Log`), else on
+/// standard error. One connection for the session: dx sends its latest patch
+/// again to every app and page whenever anything connects, so connecting
+/// once, before the first patch, sends nothing.
+struct Relay {
+    lines: Option<mpsc::Sender<String>>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Relay {
+    fn start(port: Option<u16>) -> Relay {
+        let connected = Arc::new(AtomicBool::new(false));
+        let Some(port) = port else {
+            return Relay {
+                lines: None,
+                connected,
+            };
+        };
+        let (tx, rx) = mpsc::channel::<String>();
+        let up = connected.clone();
+        std::thread::spawn(move || loop {
+            let Some(mut socket) = connect(port) else {
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            };
+            up.store(true, Ordering::SeqCst);
+            // Read all dx sends (patches, to every socket): a socket nobody
+            // reads would fill up and stall dx's sending.
+            loop {
+                if let Ok(line) = rx.try_recv() {
+                    let message = serde_json::json!({"Log": {"level": "warn", "messages": [line]}});
+                    if socket
+                        .send(tungstenite::Message::text(message.to_string()))
+                        .is_err()
+                    {
+                        eprintln!("{}", warning(&line));
+                        break;
+                    }
+                }
+                match socket.read() {
+                    Ok(_) => {}
+                    Err(tungstenite::Error::Io(err))
+                        if matches!(
+                            err.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            up.store(false, Ordering::SeqCst);
+        });
+        Relay {
+            lines: Some(tx),
+            connected,
+        }
+    }
+
+    fn say(&self, report: &str) {
+        match &self.lines {
+            Some(lines) if self.connected.load(Ordering::SeqCst) => {
+                let _ = lines.send(report.to_string());
+            }
+            _ => eprintln!("{}", warning(report)),
+        }
+    }
+}
+
+fn connect(port: u16) -> Option<tungstenite::WebSocket<std::net::TcpStream>> {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let url = format!("ws://127.0.0.1:{port}/_dioxus?build_id={RELAY_BUILD_ID}");
+    let (socket, _) = tungstenite::client(url, stream.try_clone().ok()?).ok()?;
+    stream.set_read_timeout(Some(TICK)).ok()?;
+    Some(socket)
+}
+
+fn warning(report: &str) -> String {
+    format!("\x1b[1;33mwarning:\x1b[0m {report}")
 }
 
 fn fail(message: &str) -> ! {
