@@ -127,7 +127,16 @@ impl Dx {
         envs: &[(&str, String)],
     ) -> Dx {
         let port = crate::free_port();
-        Dx::start_command(Command::new("dx"), port, scratch, name, package, mode, args, envs)
+        Dx::start_command(
+            Command::new("dx"),
+            port,
+            scratch,
+            name,
+            package,
+            mode,
+            args,
+            envs,
+        )
     }
 
     /// `command` is dx, or what execs into dx with the arguments it is given.

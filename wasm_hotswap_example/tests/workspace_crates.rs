@@ -3,7 +3,9 @@
 //! --hot-patch --bundle web` with the dev commands' `save_watch`.
 //!
 //! The running total is written by `tally` (a direct dependency), which counts
-//! with `plural` (a dependency of a dependency). A save in `tally` lands in the
+//! with `plural` (a dependency of a dependency). A save in `tally` made before
+//! any page connected reaches the page that connects later (dx sends it its
+//! latest patch), so save_watch says nothing. A save in `tally` lands in the
 //! same page (`performance.timeOrigin` unchanged, the count kept). dx 0.7.10
 //! does not watch `plural` (dioxus #5314): a save there gets save_watch's one
 //! line instead, and the page keeps the old code.
@@ -28,6 +30,12 @@ fn a_save_in_a_direct_library_crate_patches_the_page_and_one_in_an_indirect_crat
         &[],
     );
     dx.wait_for_first_build(FIRST_BUILD);
+    // A save once dx built the page but before any page connected: dx
+    // builds its patch for nobody, and sends it to the page that connects
+    // later. Answered, so save_watch stays silent (checked at the end).
+    scratch.edit("tally/src/lib.rs", "\"{} so far\"", "\"{} so far (early)\"");
+    dx.wait_for_line("Hot-patching: tally/src/lib.rs", 0, PATCH);
+
     let mut browser = Browser::launch();
     browser.goto(&format!("http://127.0.0.1:{}/", dx.port));
     browser.wait_for(
@@ -39,14 +47,14 @@ fn a_save_in_a_direct_library_crate_patches_the_page_and_one_in_an_indirect_crat
     browser.eval("document.querySelector('#incrementButton').click()");
     browser.wait_for(
         "one click to count",
-        &format!("{TOTAL} === '1 click so far'"),
+        &format!("{TOTAL} === '1 click so far (early)'"),
         PATCH,
     );
 
     eprintln!("saving tally/src/lib.rs (a direct dependency)");
     scratch.edit(
         "tally/src/lib.rs",
-        "\"{} so far\"",
+        "\"{} so far (early)\"",
         "\"{} so far (patched tally)\"",
     );
     browser.wait_for(
@@ -54,7 +62,7 @@ fn a_save_in_a_direct_library_crate_patches_the_page_and_one_in_an_indirect_crat
         &format!("{TOTAL} === '1 click so far (patched tally)'"),
         PATCH,
     );
-    dx.wait_for_line("Hot-patching: tally/src/lib.rs", 0, PATCH);
+    dx.wait_for_line("Hot-patching: tally/src/lib.rs", 1, PATCH);
     assert_eq!(
         browser.eval("window.__origin === performance.timeOrigin"),
         json!(true),
@@ -79,6 +87,11 @@ fn a_save_in_a_direct_library_crate_patches_the_page_and_one_in_an_indirect_crat
     assert!(
         line.contains("does not watch plural") && line.contains("#5314"),
         "the line names the limit: {line}"
+    );
+    assert_eq!(
+        dx.count("dx did not react"),
+        1,
+        "the answered saves (the early one included) got no line"
     );
     browser.eval("document.querySelector('#incrementButton').click()");
     browser.wait_for(

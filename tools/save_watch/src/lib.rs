@@ -1,9 +1,9 @@
 //! Notices a save that `dx serve --hot-patch` (0.7.10) left unanswered and
 //! says so in one line.
 //!
-//! dx drops some saves without a word: one made before the app connected (a
-//! native app has no ASLR reference yet; a page gets no patch built before
-//! it connected), one that does not parse, one queued while a build was
+//! dx drops some saves without a word: one made before a native app
+//! connected (it has no ASLR reference yet), one that does not parse, one
+//! queued while a build was
 //! running when that build then fails, and any save in a workspace crate dx
 //! does not watch (a dependency of a dependency, dioxus #5314). The only
 //! honest witness is dx's own log (`dx serve --log-to-file`, which holds
@@ -26,14 +26,16 @@ pub enum Heard {
     /// The splash line: dx's watcher is up and its first build comes next
     /// (which reads every file saved before).
     Started,
-    /// An app or page opened dx's `/_dioxus` socket.
-    Connected,
     /// A save arrived while a build ran: dx keeps it until a build succeeds.
     Queued,
     /// dx started a patch build for the saves it has seen.
     PatchStarted,
     /// A patch was built and sent to whoever is connected.
     Patched,
+    /// cargo started compiling a package ("Compiling <package> v…", in the
+    /// log at dx's trace level): it reads that package's files as they are
+    /// now. Only full builds go through cargo; dx runs rustc itself for patches.
+    Compiling(String),
     /// dx started a full rebuild, which reads every file.
     FullRebuild,
     /// A build ended and dx said so (a success, or an error it printed).
@@ -51,6 +53,13 @@ pub enum Heard {
 
 impl Heard {
     pub fn from_line(line: &str) -> Option<Heard> {
+        if let Some(rest) = line.trim_start().strip_prefix("Compiling ") {
+            if let Some((package, version)) = rest.split_once(' ') {
+                if version.starts_with('v') {
+                    return Some(Heard::Compiling(package.to_string()));
+                }
+            }
+        }
         // Before "Build failed", which starts the same line.
         if let Some(rest) = line.split("Missing rustc args for replay: '").nth(1) {
             let krate = rest.split('\'').next().unwrap_or(rest);
@@ -58,7 +67,6 @@ impl Heard {
         }
         const TABLE: &[(&str, Heard)] = &[
             ("Serving your app", Heard::Started),
-            ("New devtool websocket connection", Heard::Connected),
             ("Queueing file change", Heard::Queued),
             ("Patch rebuild: changed_crates", Heard::PatchStarted),
             ("Hot-patching:", Heard::Patched),
@@ -100,8 +108,12 @@ struct Save {
     content: u64,
     since: Instant,
     stage: Stage,
-    /// Set for a file of a crate dx does not watch: the crate's name.
-    unwatched: Option<String>,
+    /// The package the file belongs to.
+    package: String,
+    /// Set for a file of a crate dx does not watch.
+    unwatched: bool,
+    /// A full build compiled its package after the save: that build has it.
+    compiled: bool,
     /// What dx said when it passed over this save, if it said anything.
     /// Not final: one save can reach dx as several writes, and a later one
     /// may still be built (seen: "Ignoring file change" for a save dx patched
@@ -113,7 +125,6 @@ struct Save {
 pub struct Watch {
     within: Duration,
     started: bool,
-    connected: bool,
     saves: Vec<Save>,
     /// Per file, the content the app last got (or had at start): a save of
     /// that same content needs no answer (dx itself ignores it).
@@ -126,7 +137,6 @@ impl Watch {
         Watch {
             within,
             started: false,
-            connected: false,
             saves: Vec::new(),
             answered: HashMap::new(),
         }
@@ -137,8 +147,8 @@ impl Watch {
         self.answered.insert(file.to_string(), content);
     }
 
-    /// A file was written. `unwatched` names its crate when dx does not watch it.
-    pub fn saved(&mut self, file: &str, content: u64, unwatched: Option<&str>, now: Instant) {
+    /// A file of `source` was written.
+    pub fn saved(&mut self, file: &str, content: u64, source: &Source, now: Instant) {
         // Before dx's watcher is up, its first build reads the file anyway.
         if !self.started {
             self.known(file, content);
@@ -171,7 +181,9 @@ impl Watch {
             content,
             since: now,
             stage: Stage::Seen,
-            unwatched: unwatched.map(str::to_string),
+            package: source.package.clone(),
+            unwatched: !source.watched,
+            compiled: false,
             passed_over: None,
         });
     }
@@ -181,23 +193,23 @@ impl Watch {
         let mut reports = Vec::new();
         match heard {
             Heard::Started => self.started = true,
-            Heard::Connected => self.connected = true,
             Heard::Queued => self.move_stage(Stage::Seen, Stage::Queued, now),
             Heard::PatchStarted => self.move_stage(Stage::Seen, Stage::Building, now),
-            Heard::Patched if !self.connected => {
-                reports = self.report(Stage::Building, |_| {
-                    "dx built its patch before any page connected and dx 0.7.10 never sends it to a page that connects later: save again once the page is open".to_string()
-                });
-                self.move_stage(Stage::Queued, Stage::Seen, now);
+            Heard::Compiling(package) => {
+                for save in self.saves.iter_mut().filter(|save| save.package == package) {
+                    save.compiled = true;
+                }
             }
             Heard::Patched | Heard::BuildEnded => {
-                self.answer(|stage| stage == Stage::Building);
+                // Also a save made during a full build that then compiled
+                // it (dx may still drop its own patch of it, harmlessly).
+                self.answer(|stage, compiled| compiled || stage == Stage::Building);
                 // dx takes up what it held once a build is over (a failed one
                 // leaves it held: the wait below then reports it).
                 self.move_stage(Stage::Queued, Stage::Seen, now);
             }
-            Heard::FullRebuild => self.answer(|stage| stage != Stage::Queued),
-            Heard::AnsweredInPlace => self.answer(|stage| stage == Stage::Seen),
+            Heard::FullRebuild => self.answer(|stage, _| stage != Stage::Queued),
+            Heard::AnsweredInPlace => self.answer(|stage, _| stage == Stage::Seen),
             Heard::NoApp => self.pass_over(NO_APP),
             Heard::NotReplayable(krate) => {
                 reports = self.report(Stage::Building, |_| {
@@ -221,13 +233,13 @@ impl Watch {
         self.saves = rest;
         late.into_iter()
             .map(|save| {
-                let why = match (&save.unwatched, save.passed_over) {
+                let why = match (save.unwatched, save.passed_over) {
                     (_, Some(said)) => said.to_string(),
-                    (Some(krate), None) => format!(
-                        "dx {} does not watch {krate}, a dependency of a dependency (dioxus #5314): restart dx to build it in",
-                        DX_VERSION
+                    (true, None) => format!(
+                        "dx {} does not watch {}, a dependency of a dependency (dioxus #5314): restart dx to build it in",
+                        DX_VERSION, save.package
                     ),
-                    (None, None) => format!(
+                    (false, None) => format!(
                         "nothing answered within {} s: save again",
                         within.as_secs_f32()
                     ),
@@ -254,10 +266,10 @@ impl Watch {
         }
     }
 
-    fn answer(&mut self, which: impl Fn(Stage) -> bool) {
+    fn answer(&mut self, which: impl Fn(Stage, bool) -> bool) {
         let answered = &mut self.answered;
         self.saves.retain(|save| {
-            if which(save.stage) {
+            if which(save.stage, save.compiled) {
                 answered.insert(save.file.clone(), save.content);
                 false
             } else {
@@ -336,6 +348,13 @@ pub const DX_VERSION: &str = "0.7.10";
 /// The one line a dropped save gets.
 pub fn line(file: &str, why: &str) -> String {
     format!("dx did not react to the save of {file}: {why}")
+}
+
+/// The package a saved file belongs to, and whether dx watches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub package: String,
+    pub watched: bool,
 }
 
 /// The workspace crates the app is built from, and which of them dx watches.
@@ -426,9 +445,8 @@ impl Layout {
         folders
     }
 
-    /// Whether dx answers for `file`: `None` when the file is not the app's
-    /// source (dx would not build it), else `Some(unwatched crate name)`.
-    pub fn classify(&self, file: &Path) -> Option<Option<String>> {
+    /// Whose source `file` is: `None` when it is not the app's (dx would not build it).
+    pub fn classify(&self, file: &Path) -> Option<Source> {
         if file.extension().is_none_or(|ext| ext != "rs") {
             return None;
         }
@@ -441,8 +459,10 @@ impl Layout {
         }) {
             return None;
         }
-        let watched = self.watched.iter().any(|w| file.starts_with(w));
-        Some((!watched).then(|| name.clone()))
+        Some(Source {
+            package: name.clone(),
+            watched: self.watched.iter().any(|w| file.starts_with(w)),
+        })
     }
 }
 
@@ -462,6 +482,20 @@ mod tests {
         (watch, t0)
     }
 
+    fn app() -> Source {
+        Source {
+            package: "app".into(),
+            watched: true,
+        }
+    }
+
+    fn words() -> Source {
+        Source {
+            package: "words".into(),
+            watched: true,
+        }
+    }
+
     fn at(t0: Instant, secs: u64) -> Instant {
         t0 + Duration::from_secs(secs)
     }
@@ -469,8 +503,7 @@ mod tests {
     #[test]
     fn a_patched_save_is_never_reported() {
         let (mut watch, t0) = started();
-        watch.heard(Heard::Connected, t0);
-        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
         watch.heard(Heard::PatchStarted, at(t0, 1));
         // However long the patch build takes.
         assert!(watch.due(at(t0, 60)).is_empty());
@@ -481,7 +514,7 @@ mod tests {
     #[test]
     fn a_save_that_nothing_answered_is_reported_once_after_the_wait() {
         let (mut watch, t0) = started();
-        watch.saved("words/src/lib.rs", 11, None, at(t0, 1));
+        watch.saved("words/src/lib.rs", 11, &words(), at(t0, 1));
         assert!(watch.due(at(t0, 5)).is_empty(), "4 s is within the wait");
         let reports = watch.due(at(t0, 6));
         assert_eq!(reports.len(), 1);
@@ -493,17 +526,16 @@ mod tests {
     #[test]
     fn a_save_of_unchanged_content_needs_no_answer() {
         let (mut watch, t0) = started();
-        watch.saved("src/app.rs", 1, None, at(t0, 1));
+        watch.saved("src/app.rs", 1, &app(), at(t0, 1));
         assert!(watch.due(at(t0, 60)).is_empty());
         // Nor a save back to what the last patch carried.
-        watch.heard(Heard::Connected, t0);
-        watch.saved("src/app.rs", 2, None, at(t0, 61));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 61));
         watch.heard(Heard::PatchStarted, at(t0, 61));
         watch.heard(Heard::Patched, at(t0, 62));
-        watch.saved("src/app.rs", 3, None, at(t0, 63));
+        watch.saved("src/app.rs", 3, &app(), at(t0, 63));
         watch.heard(Heard::Skipped, at(t0, 63));
         assert_eq!(watch.due(at(t0, 68)).len(), 1);
-        watch.saved("src/app.rs", 2, None, at(t0, 64));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 64));
         assert!(
             watch.due(at(t0, 120)).is_empty(),
             "the app already runs content 2"
@@ -515,18 +547,18 @@ mod tests {
         let t0 = Instant::now();
         let mut watch = Watch::new(WITHIN);
         watch.known("src/app.rs", 1);
-        watch.saved("src/app.rs", 2, None, t0);
+        watch.saved("src/app.rs", 2, &app(), t0);
         watch.heard(Heard::Started, t0);
         assert!(watch.due(at(t0, 60)).is_empty());
         // And its content counts as the app's.
-        watch.saved("src/app.rs", 2, None, at(t0, 61));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 61));
         assert!(watch.due(at(t0, 120)).is_empty());
     }
 
     #[test]
     fn a_save_queued_during_the_first_build_and_dropped_for_want_of_an_app_is_reported_at_once() {
         let (mut watch, t0) = started();
-        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
         watch.heard(Heard::Queued, at(t0, 1));
         assert!(
             watch.due(at(t0, 90)).is_empty(),
@@ -542,30 +574,38 @@ mod tests {
     }
 
     #[test]
-    fn a_page_patch_built_before_any_page_connected_is_reported() {
+    fn a_save_the_first_build_compiled_is_answered_by_it() {
+        // Seen with dx 0.7.10: a save made just after dx's first line was
+        // held, then cargo compiled its crate, then dx built a patch of it
+        // for no page. The page runs the first build, which has the save.
         let (mut watch, t0) = started();
-        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.saved("words/src/lib.rs", 11, &words(), at(t0, 1));
         watch.heard(Heard::Queued, at(t0, 1));
-        watch.heard(Heard::BuildEnded, at(t0, 30));
-        watch.heard(Heard::PatchStarted, at(t0, 30));
-        let reports = watch.heard(Heard::Patched, at(t0, 31));
-        assert_eq!(reports.len(), 1);
-        assert!(reports[0].contains("before any page connected"));
-        // Once a page is there, patches are answers.
-        watch.heard(Heard::Connected, at(t0, 40));
-        watch.saved("src/app.rs", 3, None, at(t0, 41));
-        watch.heard(Heard::PatchStarted, at(t0, 41));
-        assert!(watch.heard(Heard::Patched, at(t0, 42)).is_empty());
+        watch.heard(Heard::Compiling("app".into()), at(t0, 2));
+        watch.heard(Heard::Compiling("words".into()), at(t0, 3));
+        assert!(watch.heard(Heard::BuildEnded, at(t0, 9)).is_empty());
+        watch.heard(Heard::PatchStarted, at(t0, 9));
+        assert!(watch.heard(Heard::Patched, at(t0, 10)).is_empty());
+        assert!(watch.due(at(t0, 60)).is_empty());
+    }
+
+    #[test]
+    fn a_page_patch_built_before_any_page_connected_is_an_answer() {
+        // dx 0.7.10 sends its latest patch to every page that connects
+        // (wasm_hotswap_example/tests/workspace_crates.rs sees it land).
+        let (mut watch, t0) = started();
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
+        watch.heard(Heard::PatchStarted, at(t0, 1));
+        assert!(watch.heard(Heard::Patched, at(t0, 2)).is_empty());
         assert!(watch.due(at(t0, 100)).is_empty());
     }
 
     #[test]
     fn a_save_held_through_a_failed_build_is_reported_after_the_wait() {
         let (mut watch, t0) = started();
-        watch.heard(Heard::Connected, t0);
-        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
         watch.heard(Heard::PatchStarted, at(t0, 1));
-        watch.saved("words/src/lib.rs", 11, None, at(t0, 2));
+        watch.saved("words/src/lib.rs", 11, &words(), at(t0, 2));
         watch.heard(Heard::Queued, at(t0, 2));
         // The build fails: dx shows the error (the first save is answered) and
         // keeps the second one until some later build succeeds.
@@ -579,8 +619,7 @@ mod tests {
     #[test]
     fn a_patch_dx_cannot_replay_names_the_crate_in_the_way() {
         let (mut watch, t0) = started();
-        watch.heard(Heard::Connected, t0);
-        watch.saved("words/src/lib.rs", 11, None, at(t0, 1));
+        watch.saved("words/src/lib.rs", 11, &words(), at(t0, 1));
         watch.heard(Heard::PatchStarted, at(t0, 1));
         let reports = watch.heard(Heard::NotReplayable("page".into()), at(t0, 2));
         assert_eq!(reports.len(), 1);
@@ -594,7 +633,7 @@ mod tests {
     #[test]
     fn a_save_dx_skipped_is_reported_after_the_wait_with_why() {
         let (mut watch, t0) = started();
-        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
         assert!(watch.heard(Heard::Skipped, at(t0, 1)).is_empty());
         let reports = watch.due(at(t0, 6));
         assert_eq!(reports.len(), 1);
@@ -606,8 +645,7 @@ mod tests {
         // dx 0.7.10 did this with a save it held during a patch build: it
         // logged "Ignoring file change" for it, then started its patch.
         let (mut watch, t0) = started();
-        watch.heard(Heard::Connected, t0);
-        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
         watch.heard(Heard::Skipped, at(t0, 1));
         watch.heard(Heard::PatchStarted, at(t0, 1));
         watch.heard(Heard::Patched, at(t0, 3));
@@ -617,9 +655,9 @@ mod tests {
     #[test]
     fn answers_without_a_build_count() {
         let (mut watch, t0) = started();
-        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
         watch.heard(Heard::AnsweredInPlace, at(t0, 1));
-        watch.saved("words/src/lib.rs", 11, None, at(t0, 2));
+        watch.saved("words/src/lib.rs", 11, &words(), at(t0, 2));
         watch.heard(Heard::FullRebuild, at(t0, 2));
         assert!(watch.due(at(t0, 60)).is_empty());
     }
@@ -627,15 +665,23 @@ mod tests {
     #[test]
     fn several_writes_of_one_save_make_one_report() {
         let (mut watch, t0) = started();
-        watch.saved("src/app.rs", 0, None, at(t0, 1));
-        watch.saved("src/app.rs", 2, None, at(t0, 1));
+        watch.saved("src/app.rs", 0, &app(), at(t0, 1));
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
         assert_eq!(watch.due(at(t0, 6)).len(), 1);
     }
 
     #[test]
     fn a_save_in_a_crate_dx_does_not_watch_names_the_limit() {
         let (mut watch, t0) = started();
-        watch.saved("plural/src/lib.rs", 5, Some("plural"), at(t0, 1));
+        watch.saved(
+            "plural/src/lib.rs",
+            5,
+            &Source {
+                package: "plural".into(),
+                watched: false,
+            },
+            at(t0, 1),
+        );
         let reports = watch.due(at(t0, 6));
         assert_eq!(reports.len(), 1);
         assert!(reports[0].contains("does not watch plural"));
@@ -657,7 +703,14 @@ mod tests {
             Heard::from_line("[ERROR] dx::serve: Build failed: Missing rustc args for replay: 'wasm_hotswap_example' "),
             Some(Heard::NotReplayable("wasm_hotswap_example".into()))
         );
-        assert_eq!(Heard::from_line("[TRACE] dx: Compiling serde"), None);
+        assert_eq!(
+            Heard::from_line("   Compiling tally v0.1.0 (/ws/tally)"),
+            Some(Heard::Compiling("tally".into()))
+        );
+        assert_eq!(
+            Heard::from_line("[INFO] dx: Compiled [ 12/195]: serde"),
+            None
+        );
     }
 
     #[test]
@@ -726,14 +779,20 @@ mod tests {
     fn the_layout_knows_which_crates_dx_watches() {
         let layout = Layout::from_metadata(&metadata(), "app").unwrap();
         let classify = |file: &str| layout.classify(Path::new(file));
-        assert_eq!(classify("/ws/app/src/main.rs"), Some(None));
-        assert_eq!(classify("/ws/words/src/lib.rs"), Some(None));
-        assert_eq!(
-            classify("/ws/plural/src/lib.rs"),
-            Some(Some("plural".into()))
-        );
+        let source = |package: &str, watched| {
+            Some(Source {
+                package: package.into(),
+                watched,
+            })
+        };
+        assert_eq!(classify("/ws/app/src/main.rs"), source("app", true));
+        assert_eq!(classify("/ws/words/src/lib.rs"), source("words", true));
+        assert_eq!(classify("/ws/plural/src/lib.rs"), source("plural", false));
         // Inside a watched folder dx sees it, whichever crate it belongs to.
-        assert_eq!(classify("/ws/words/nested/src/lib.rs"), Some(None));
+        assert_eq!(
+            classify("/ws/words/nested/src/lib.rs"),
+            source("nested", true)
+        );
         // Not the app's source: dev-dependencies, registry crates, build output, other files.
         assert_eq!(classify("/ws/harness/src/lib.rs"), None);
         assert_eq!(classify("/ws/app/target/debug/build/out.rs"), None);

@@ -176,11 +176,11 @@ fn run(args: &Args) -> Result<(), String> {
             watch.heard(Heard::Started, now);
         }
         while let Ok(path) = saves.try_recv() {
-            let Some(unwatched) = layout.classify(&path) else {
+            let Some(source) = layout.classify(&path) else {
                 continue;
             };
             if let Some(content) = content_of(&path) {
-                watch.saved(&shown(&folder, &path), content, unwatched.as_deref(), now);
+                watch.saved(&shown(&folder, &path), content, &source, now);
             }
         }
         // dx's lines are taken a tick late, so that a save dx already acted
@@ -188,9 +188,6 @@ fn run(args: &Args) -> Result<(), String> {
         for line in std::mem::replace(&mut lines_from_last_tick, lines) {
             if let Some(errors) = &errors {
                 errors.follow(&line);
-            }
-            if line.contains(&format!("BuildId({RELAY_BUILD_ID})")) {
-                continue; // the relay's own connection is not an app's
             }
             if let Some(heard) = Heard::from_line(&line) {
                 watch
