@@ -114,6 +114,9 @@ struct Save {
     unwatched: bool,
     /// A full build compiled its package after the save: that build has it.
     compiled: bool,
+    /// In the library of a package that also has a binary: dx's patch of it
+    /// is empty (dioxus #5778).
+    lib_of_binary: bool,
     /// What dx said when it passed over this save, if it said anything.
     /// Not final: one save can reach dx as several writes, and a later one
     /// may still be built (seen: "Ignoring file change" for a save dx patched
@@ -184,6 +187,7 @@ impl Watch {
             package: source.package.clone(),
             unwatched: !source.watched,
             compiled: false,
+            lib_of_binary: source.lib_of_binary,
             passed_over: None,
         });
     }
@@ -200,7 +204,15 @@ impl Watch {
                     save.compiled = true;
                 }
             }
-            Heard::Patched | Heard::BuildEnded => {
+            Heard::Patched => {
+                reports = self.report_where(
+                    |save| save.stage == Stage::Building && save.lib_of_binary && !save.compiled,
+                    |_| format!("dx {DX_VERSION} reported a patch of it but patched nothing: it does not patch the library of a package that also has a binary (dioxus #5778); keep hot code in the binary or in a library crate of its own, or restart dx to build it in"),
+                );
+                self.answer(|stage, compiled| compiled || stage == Stage::Building);
+                self.move_stage(Stage::Queued, Stage::Seen, now);
+            }
+            Heard::BuildEnded => {
                 // Also a save made during a full build that then compiled
                 // it (dx may still drop its own patch of it, harmlessly).
                 self.answer(|stage, compiled| compiled || stage == Stage::Building);
@@ -279,13 +291,21 @@ impl Watch {
     }
 
     fn report(&mut self, stage: Stage, why: impl Fn(&Save) -> String) -> Vec<String> {
+        self.report_where(|save| save.stage == stage, why)
+    }
+
+    fn report_where(
+        &mut self,
+        which: impl Fn(&Save) -> bool,
+        why: impl Fn(&Save) -> String,
+    ) -> Vec<String> {
         let (dropped, rest): (Vec<Save>, Vec<Save>) = std::mem::take(&mut self.saves)
             .into_iter()
-            .partition(|save| save.stage == stage);
+            .partition(|save| which(save));
         self.saves = rest;
         dropped
             .iter()
-            .map(|save| line(&save.file, &why(save)))
+            .map(|save| not_reached(&save.file, &why(save)))
             .collect()
     }
 }
@@ -345,9 +365,15 @@ const SKIPPED: &str = "dx skipped it without a word, as it does with a file that
 /// The dx whose log lines [`Heard`] knows.
 pub const DX_VERSION: &str = "0.7.10";
 
-/// The one line a dropped save gets.
+/// The one line a save gets that dx dropped or passed over.
 pub fn line(file: &str, why: &str) -> String {
     format!("dx did not react to the save of {file}: {why}")
+}
+
+/// The one line a save gets that dx acted on without effect (a patch that
+/// failed for dx's own reasons, or an empty one reported as a success).
+pub fn not_reached(file: &str, why: &str) -> String {
+    format!("the save of {file} did not reach the app: {why}")
 }
 
 /// The package a saved file belongs to, and whether dx watches it.
@@ -355,6 +381,8 @@ pub fn line(file: &str, why: &str) -> String {
 pub struct Source {
     pub package: String,
     pub watched: bool,
+    /// In the library's module tree of an app package that also has a binary.
+    pub lib_of_binary: bool,
 }
 
 /// The workspace crates the app is built from, and which of them dx watches.
@@ -365,6 +393,8 @@ pub struct Layout {
     crates: Vec<(PathBuf, String)>,
     /// The folders dx watches: the app's crate and its direct path dependencies.
     watched: Vec<PathBuf>,
+    /// When the app's package has a library and a binary: the library's files.
+    lib_of_binary: Vec<PathBuf>,
 }
 
 impl Layout {
@@ -411,6 +441,26 @@ impl Layout {
                 .collect()
         };
         let mut layout = Layout::default();
+        let targets = packages
+            .iter()
+            .find(|p| p["id"] == tip)
+            .and_then(|p| p["targets"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        let root_of = |kind: &str| {
+            targets
+                .iter()
+                .find(|t| {
+                    t["kind"]
+                        .as_array()
+                        .is_some_and(|k| k.iter().any(|k| k == kind))
+                })
+                .and_then(|t| t["src_path"].as_str())
+                .map(PathBuf::from)
+        };
+        if let (Some(lib), Some(_)) = (root_of("lib"), root_of("bin")) {
+            layout.lib_of_binary = module_files(&lib);
+        }
         let (tip_dir, tip_name) = folder(tip).ok_or("the app has no folder")?;
         layout.watched.push(tip_dir.clone());
         layout.crates.push((tip_dir, tip_name));
@@ -435,6 +485,11 @@ impl Layout {
             .crates
             .sort_by_key(|(dir, _)| std::cmp::Reverse(dir.components().count()));
         Ok(layout)
+    }
+
+    /// Whether the app's package has a library and a binary (dioxus #5778).
+    pub fn lib_and_binary(&self) -> bool {
+        !self.lib_of_binary.is_empty()
     }
 
     /// The folders to watch for saves.
@@ -462,8 +517,60 @@ impl Layout {
         Some(Source {
             package: name.clone(),
             watched: self.watched.iter().any(|w| file.starts_with(w)),
+            lib_of_binary: self.lib_of_binary.iter().any(|lib| lib == file),
         })
     }
+}
+
+/// The files of a crate's module tree, from its root file: the `mod name;`
+/// declarations, as `name.rs` or `name/mod.rs` (`#[path]` and `cfg` are not read).
+pub fn module_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut to_read = vec![root.to_path_buf()];
+    while let Some(file) = to_read.pop() {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let Some(dir) = file.parent() else { continue };
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        // A root file's modules sit beside it; `foo.rs`'s in `foo/`.
+        let base = if file == root || stem == "mod" {
+            dir.to_path_buf()
+        } else {
+            dir.join(stem)
+        };
+        for line in text.lines() {
+            let line = line.trim();
+            let line = line
+                .strip_prefix("pub(crate) ")
+                .or_else(|| line.strip_prefix("pub "))
+                .unwrap_or(line);
+            let Some(name) = line
+                .strip_prefix("mod ")
+                .and_then(|rest| rest.strip_suffix(';'))
+            else {
+                continue;
+            };
+            let name = name.trim();
+            for candidate in [
+                base.join(format!("{name}.rs")),
+                base.join(name).join("mod.rs"),
+            ] {
+                if candidate.is_file()
+                    && !files.contains(&candidate)
+                    && !to_read.contains(&candidate)
+                {
+                    to_read.push(candidate);
+                    break;
+                }
+            }
+        }
+        files.push(file);
+    }
+    files
 }
 
 #[cfg(test)]
@@ -486,14 +593,71 @@ mod tests {
         Source {
             package: "app".into(),
             watched: true,
+            lib_of_binary: false,
         }
     }
 
     fn words() -> Source {
         Source {
             package: "words".into(),
-            watched: true,
+            ..app()
         }
+    }
+
+    #[test]
+    fn a_patch_of_the_library_of_a_package_with_a_binary_is_reported() {
+        // dx 0.7.10: "Hot-patching: src/lib.rs took 335ms", and the server
+        // answered with the old code (a package with src/lib.rs and src/main.rs).
+        let (mut watch, t0) = started();
+        let lib = Source {
+            lib_of_binary: true,
+            ..app()
+        };
+        watch.saved("src/lib.rs", 2, &lib, at(t0, 1));
+        watch.saved("src/app.rs", 3, &app(), at(t0, 1));
+        watch.heard(Heard::PatchStarted, at(t0, 1));
+        let reports = watch.heard(Heard::Patched, at(t0, 2));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].starts_with("the save of src/lib.rs did not reach the app: "));
+        assert!(reports[0].contains("#5778"));
+        assert!(watch.due(at(t0, 60)).is_empty());
+    }
+
+    #[test]
+    fn the_module_tree_follows_mod_declarations() {
+        let dir = std::env::temp_dir().join(format!("save_watch_modules_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src/net")).unwrap();
+        std::fs::create_dir_all(dir.join("src/util")).unwrap();
+        std::fs::write(
+            dir.join("src/lib.rs"),
+            "pub mod net;\nmod util;\n// mod gone;\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("src/net/mod.rs"), "pub(crate) mod wire;\n").unwrap();
+        std::fs::write(dir.join("src/net/wire.rs"), "").unwrap();
+        std::fs::write(dir.join("src/util.rs"), "mod deep;\n").unwrap();
+        std::fs::write(dir.join("src/util/deep.rs"), "").unwrap();
+        std::fs::write(dir.join("src/main.rs"), "mod app;\n").unwrap();
+        std::fs::write(dir.join("src/app.rs"), "").unwrap();
+        let mut files = module_files(&dir.join("src/lib.rs"));
+        files.sort();
+        let mut expected: Vec<PathBuf> = [
+            "src/lib.rs",
+            "src/net/mod.rs",
+            "src/net/wire.rs",
+            "src/util.rs",
+            "src/util/deep.rs",
+        ]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
+        expected.sort();
+        assert_eq!(
+            files, expected,
+            "the binary's modules are not the library's"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn at(t0: Instant, secs: u64) -> Instant {
@@ -679,6 +843,7 @@ mod tests {
             &Source {
                 package: "plural".into(),
                 watched: false,
+                lib_of_binary: false,
             },
             at(t0, 1),
         );
@@ -783,6 +948,7 @@ mod tests {
             Some(Source {
                 package: package.into(),
                 watched,
+                lib_of_binary: false,
             })
         };
         assert_eq!(classify("/ws/app/src/main.rs"), source("app", true));

@@ -113,6 +113,11 @@ fn run(args: &Args) -> Result<(), String> {
     let metadata: serde_json::Value =
         serde_json::from_slice(&output.stdout).map_err(|err| format!("cargo metadata: {err}"))?;
     let layout = Layout::from_metadata(&metadata, &args.package)?;
+    if layout.lib_and_binary() {
+        // Before dx starts (the dev script waits for this watcher): in the
+        // terminal's scrollback, above dx's view.
+        eprintln!("{}", warning(&format!("{} has a library and a binary: dx {} reports patches of the library's code but patches nothing (dioxus #5778); keep hot code in the binary or in a library crate of its own", args.package, save_watch::DX_VERSION)));
+    }
     // dx 0.7.10 serves a page from <target>/dx/<app>/debug/web/public.
     let errors = args.web.then(|| {
         let target = metadata["target_directory"].as_str().unwrap_or("target");
