@@ -3,9 +3,10 @@
 //!
 //! dx drops some saves without a word: one made before a native app
 //! connected (it has no ASLR reference yet), one that does not parse, one
-//! queued while a build was
-//! running when that build then fails, and any save in a workspace crate dx
-//! does not watch (a dependency of a dependency, dioxus #5314). The only
+//! queued while a build was running when that build then fails, and any save
+//! in a workspace crate dx does not watch (a dependency of a dependency,
+//! dioxus #5314); it reports a patch that changes nothing for the library of
+//! a package with a binary (#5778). The only
 //! honest witness is dx's own log (`dx serve --log-to-file`, which holds
 //! every level), so the decision here reads dx's lines, never a guess from
 //! timing alone: a save is answered by the line that ends dx's work on it.
