@@ -45,8 +45,14 @@ pub enum Heard {
     AnsweredInPlace,
     /// dx dropped the patch: a native app that has not connected yet.
     NoApp,
-    /// dx skipped the save: it does not parse, or dx does not know the file.
+    /// dx could not parse the saved file, and skips it without a word (its
+    /// next line, [`Heard::Unchanged`], names the file).
     Skipped,
+    /// dx passed over a save of this file: no code changed (only comments
+    /// or spacing, or a file it does not build), or, just after
+    /// [`Heard::Skipped`], one it could not parse. The path as dx prints
+    /// it: absolute, or from the app's crate folder ("/src/view.rs").
+    Unchanged(String),
     /// The patch failed because a workspace crate that depends on the saved
     /// one was not built in this session (dioxus #5540): its name.
     NotReplayable(String),
@@ -60,6 +66,9 @@ impl Heard {
                     return Some(Heard::Compiling(package.to_string()));
                 }
             }
+        }
+        if let Some(rest) = line.split("Ignoring file change: ").nth(1) {
+            return Some(Heard::Unchanged(rest.trim().to_string()));
         }
         // Before "Build failed", which starts the same line.
         if let Some(rest) = line.split("Missing rustc args for replay: '").nth(1) {
@@ -83,7 +92,7 @@ impl Heard {
                 Heard::NoApp,
             ),
             ("Ignoring patch rebuild", Heard::NoApp),
-            ("Ignoring file change", Heard::Skipped),
+            ("Diff rsx returned not parseable", Heard::Skipped),
         ];
         TABLE
             .iter()
@@ -129,6 +138,8 @@ struct Save {
 pub struct Watch {
     within: Duration,
     started: bool,
+    /// dx's last line said it could not parse a file (the next names it).
+    unparsed: bool,
     saves: Vec<Save>,
     /// Per file, the content the app last got (or had at start): a save of
     /// that same content needs no answer (dx itself ignores it).
@@ -141,6 +152,7 @@ impl Watch {
         Watch {
             within,
             started: false,
+            unparsed: false,
             saves: Vec::new(),
             answered: HashMap::new(),
         }
@@ -230,7 +242,28 @@ impl Watch {
                 });
                 self.move_stage(Stage::Queued, Stage::Seen, now);
             }
-            Heard::Skipped => self.pass_over(SKIPPED),
+            Heard::Skipped => self.unparsed = true,
+            Heard::Unchanged(path) => {
+                let unparsed = std::mem::take(&mut self.unparsed);
+                let named = |save: &Save| {
+                    let file = format!("/{}", save.file);
+                    save.stage == Stage::Seen && (path.ends_with(&file) || file.ends_with(&path))
+                };
+                if unparsed {
+                    for save in self.saves.iter_mut().filter(|save| named(save)) {
+                        save.passed_over.get_or_insert(SKIPPED);
+                    }
+                } else {
+                    let answered = &mut self.answered;
+                    self.saves.retain(|save| {
+                        let unchanged = named(save) && save.passed_over.is_none();
+                        if unchanged {
+                            answered.insert(save.file.clone(), save.content);
+                        }
+                        !unchanged
+                    });
+                }
+            }
         }
         reports
     }
@@ -661,6 +694,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    fn unchanged(path: &str) -> Heard {
+        Heard::Unchanged(path.into())
+    }
+
     fn at(t0: Instant, secs: u64) -> Instant {
         t0 + Duration::from_secs(secs)
     }
@@ -699,6 +736,7 @@ mod tests {
         watch.heard(Heard::Patched, at(t0, 62));
         watch.saved("src/app.rs", 3, &app(), at(t0, 63));
         watch.heard(Heard::Skipped, at(t0, 63));
+        watch.heard(unchanged("/ws/app/src/app.rs"), at(t0, 63));
         assert_eq!(watch.due(at(t0, 68)).len(), 1);
         watch.saved("src/app.rs", 2, &app(), at(t0, 64));
         assert!(
@@ -799,10 +837,30 @@ mod tests {
     fn a_save_dx_skipped_is_reported_after_the_wait_with_why() {
         let (mut watch, t0) = started();
         watch.saved("src/app.rs", 2, &app(), at(t0, 1));
+        // dx 0.7.10 says both, in this order, at debug level.
         assert!(watch.heard(Heard::Skipped, at(t0, 1)).is_empty());
+        assert!(watch
+            .heard(unchanged("/ws/app/src/app.rs"), at(t0, 1))
+            .is_empty());
         let reports = watch.due(at(t0, 6));
         assert_eq!(reports.len(), 1);
         assert!(reports[0].contains("does not parse"));
+    }
+
+    #[test]
+    fn a_save_that_changes_only_comments_needs_no_answer() {
+        // dx 0.7.10 compares the files' syntax trees: a comment is not in them.
+        let (mut watch, t0) = started();
+        watch.saved("src/app.rs", 2, &app(), at(t0, 1));
+        watch.saved("words/src/lib.rs", 11, &words(), at(t0, 1));
+        assert!(watch.heard(unchanged("/src/app.rs"), at(t0, 1)).is_empty());
+        let reports = watch.due(at(t0, 60));
+        assert_eq!(
+            reports.len(),
+            1,
+            "only the save dx named is answered: {reports:?}"
+        );
+        assert!(reports[0].contains("words/src/lib.rs"));
     }
 
     #[test]
@@ -811,7 +869,7 @@ mod tests {
         // logged "Ignoring file change" for it, then started its patch.
         let (mut watch, t0) = started();
         watch.saved("src/app.rs", 2, &app(), at(t0, 1));
-        watch.heard(Heard::Skipped, at(t0, 1));
+        watch.heard(unchanged("/src/app.rs"), at(t0, 1));
         watch.heard(Heard::PatchStarted, at(t0, 1));
         watch.heard(Heard::Patched, at(t0, 3));
         assert!(watch.due(at(t0, 60)).is_empty());
