@@ -132,6 +132,10 @@ fn run(args: &Args) -> Result<(), String> {
             generation: Arc::new(AtomicU64::new(0)),
         }
     });
+    // An earlier session's error must not stand for this session's first failure.
+    if let Some(errors) = &errors {
+        let _ = std::fs::remove_file(&errors.path);
+    }
 
     let mut watch = Watch::new(args.within);
     let (tx, saves) = mpsc::channel();
