@@ -89,6 +89,36 @@ sweep_patch_leftovers() {
   "$sweeper" "$target" --while-pid $$ &
 }
 
+# dx 0.7.10 drops some saves without a word: one made before the app
+# connected, one that does not parse, one it held while a build ran that then
+# failed, one in a crate it does not watch. save_watch (hotswap's
+# tools/save_watch, which its scripts/setup installs) reads dx's log and says so
+# in one line, in dx's own output. Arguments: the app's folder and package,
+# dx's port, and --web for a page (the compiler's first error then reaches the
+# page's overlay); it fills DX_LOG_ARGS,
+# which the dx command line must carry (the log file dx writes for it).
+# SAVE_WATCH names another build of it, SAVE_WATCH_WITHIN how many seconds dx
+# may stay silent (default 5).
+watch_saves() {
+  local folder="$1" package="$2" port="$3" web="${4:-}" watcher="${SAVE_WATCH:-save_watch}" log
+  DX_LOG_ARGS=()
+  if ! command -v "$watcher" >/dev/null 2>&1; then
+    say "save_watch not found, so a save dx drops goes unnoticed: run hotswap's scripts/setup (or: cargo install --path <hotswap>/tools/save_watch --locked)"
+    return 0
+  fi
+  # Under target/ and named *.log: dx ignores both, so its own log never
+  # looks like a save to it.
+  log="$folder/target/hotswap-dx.log"
+  mkdir -p "$folder/target" && rm -f "$log"
+  "$watcher" "$folder" --package "$package" --log "$log" --dx-port "$port" --while-pid $$ $web \
+    ${SAVE_WATCH_WITHIN:+--within "$SAVE_WATCH_WITHIN"} &
+  # It creates the log once it watches: dx starts after that, so no save made
+  # while dx runs slips past it (a watcher that failed has said why and left).
+  local watcher_pid=$!
+  while [ ! -e "$log" ] && kill -0 "$watcher_pid" 2>/dev/null; do sleep 0.05; done
+  DX_LOG_ARGS=(--log-to-file "$log")
+}
+
 # dx 0.7.10 can only hot-patch symbols named with the legacy scheme (_ZN...). With v0
 # names (_R..., nightly 1.97's default) the app builds and dx even logs
 # "Hot-patching: ... took N ms", but the new code never runs (dioxus issue #5005).

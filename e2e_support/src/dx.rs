@@ -42,6 +42,40 @@ impl Dx {
         Dx::start(scratch, name, package, &["--hot-patch"], args, envs)
     }
 
+    /// [`Dx::serve`] as the dev commands start it, with `save_watch` beside
+    /// it (this checkout's build), through the same `watch_saves` of
+    /// `templates/dev-lib.sh`: its one line for each save dx leaves
+    /// unanswered is in the log.
+    pub fn serve_watched(
+        scratch: &Scratch,
+        name: &str,
+        package: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Dx {
+        let mut dx_args = vec!["--hot-patch"];
+        dx_args.extend_from_slice(args);
+        let watcher = crate::save_watch();
+        let port = crate::free_port();
+        // A page also gets the compiler's first error from it.
+        let web = if args.windows(2).any(|pair| pair == ["--bundle", "web"]) {
+            "--web"
+        } else {
+            ""
+        };
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(r#"source "$1" && SAVE_WATCH="$2" watch_saves . "$3" "$4" "$5" && shift 5 && exec dx "$@" "${DX_LOG_ARGS[@]}""#)
+            .arg("dev-lib")
+            .arg(crate::checkout_root().join("templates/dev-lib.sh"))
+            .arg(watcher)
+            .arg(package)
+            .arg(port.to_string())
+            .arg(web);
+        Dx::start_command(command, port, scratch, name, package, &[], &dx_args, envs)
+    }
+
     /// Start `dx serve` *without* `--hot-patch`: every saved Rust edit is a full
     /// rebuild followed by a restart (native) or a page reload (web). It is what
     /// hot-patching is measured against.
@@ -97,7 +131,30 @@ impl Dx {
         envs: &[(&str, String)],
     ) -> Dx {
         let port = crate::free_port();
-        let mut command = Command::new("dx");
+        Dx::start_command(
+            Command::new("dx"),
+            port,
+            scratch,
+            name,
+            package,
+            mode,
+            args,
+            envs,
+        )
+    }
+
+    /// `command` is dx, or what execs into dx with the arguments it is given.
+    #[allow(clippy::too_many_arguments)] // start's and serve_watched's, passed on
+    fn start_command(
+        mut command: Command,
+        port: u16,
+        scratch: &Scratch,
+        name: &str,
+        package: &str,
+        mode: &[&str],
+        args: &[&str],
+        envs: &[(&str, String)],
+    ) -> Dx {
         command
             .current_dir(scratch.root())
             .arg("serve")
@@ -132,9 +189,11 @@ impl Dx {
         let folder = command
             .get_current_dir()
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
-        // Apps made by scripts/new name `hotswap-link` as their linker: this
-        // checkout's build of it comes first on PATH.
+        // Apps made by scripts/new name `hotswap-link` as their linker, and
+        // their ./dev runs `save_watch`: this checkout's builds (in one
+        // folder) come first on PATH.
         let link = crate::hotswap_link();
+        crate::save_watch();
         let mut path = std::ffi::OsString::from(link.parent().unwrap());
         path.push(":");
         path.push(std::env::var_os("PATH").unwrap_or_default());

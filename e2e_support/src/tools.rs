@@ -19,6 +19,16 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     target.join("debug").join(bin)
 }
 
+/// `save_watch` (tools/save_watch), which the dev commands run beside dx.
+/// Built once per test process, next to `hotswap-link`, so an app's `./dev`
+/// finds this checkout's build first on PATH (see `Dx::launch`).
+pub fn save_watch() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| workspace_binary("save_watch", "save_watch"))
+        .clone()
+}
+
 /// `hotswap-link` (tools/hotswap_link), the linker every scratch copy's
 /// `.cargo/config.toml` names through `tools/hotswap_link/linker`; dx's
 /// sessions find it through `HOTSWAP_LINK`. Built once per test process.

@@ -137,6 +137,25 @@ pub fn build_error(text: &str) -> Option<String> {
     (!text.starts_with("Cargo build failed - no output location")).then_some(text)
 }
 
+/// Where the dev command puts the compiler's first error of a failed build of
+/// a page (`tools/save_watch --web`), in the folder dx serves: dx 0.7.10
+/// sends the page nothing better than "Cargo build failed - no output location".
+pub const COMPILER_ERROR_FILE: &str = "/hotswap-build-error.json";
+
+/// The compiler's first error as the overlay shows it, `file:line:column: message`,
+/// from the file [`COMPILER_ERROR_FILE`] names (anything else is `None`: dx
+/// answers a missing file with the page's HTML).
+pub fn compiler_error(text: &str) -> Option<String> {
+    let error: serde_json::Value = serde_json::from_str(text).ok()?;
+    Some(format!(
+        "{}:{}:{}: {}",
+        error.get("file")?.as_str()?,
+        error.get("line")?.as_u64()?,
+        error.get("column")?.as_u64()?,
+        error.get("message")?.as_str()?
+    ))
+}
+
 fn strip_html(html: &str) -> String {
     let mut text = String::with_capacity(html.len());
     let mut in_tag = false;
@@ -261,5 +280,16 @@ mod tests {
         let dx = r#"{"type":"BuildError","data":{"error":"Cargo build failed - no output location. Toggle tracing mode (press `t`) for more information."}}"#;
         assert_eq!(build_error(dx), None, "the overlay says: see dx's output");
         assert_eq!(build_error("garbage"), None);
+    }
+
+    #[test]
+    fn the_compiler_error_reads_as_file_line_column_message() {
+        let file = r#"{"file":"src/view.rs","line":28,"column":12,"message":"mismatched types"}"#;
+        assert_eq!(
+            compiler_error(file).as_deref(),
+            Some("src/view.rs:28:12: mismatched types")
+        );
+        assert_eq!(compiler_error("<!DOCTYPE html><html></html>"), None);
+        assert_eq!(compiler_error(r#"{"file":"src/view.rs"}"#), None);
     }
 }

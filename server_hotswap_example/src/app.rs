@@ -38,6 +38,7 @@ pub fn build_router(stats: Arc<Stats>) -> Router {
         .route("/greeted", get(greeted_report))
         .route("/stats", get(stats_json))
         .route("/slow", get(slow))
+        .route("/summary", get(summary))
         .route("/ws", get(ws_upgrade))
         .with_state(stats)
 }
@@ -65,6 +66,13 @@ fn greeting() -> String {
 async fn slow() -> &'static str {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     "slow, but answered"
+}
+
+/// The counters in a sentence, from the workspace's `summary` crate (which
+/// counts with `plural`).
+async fn summary(State(stats): State<Arc<Stats>>) -> String {
+    let now = stats.snapshot();
+    summary::summary(now.requests, now.ws_open)
 }
 
 async fn stats_json(State(stats): State<Arc<Stats>>) -> Json<Snapshot> {

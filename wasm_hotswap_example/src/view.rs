@@ -44,9 +44,10 @@ pub fn render(counter: &Counter) -> String {
     let steps: i64 = STEPS.with(|steps| steps.borrow().iter().sum());
     format!(
         "<p class=\"label\">Last counts (newest first)</p><ul>{items}</ul>\
-         <p class=\"total\">{} clicks so far</p>\
+         <p class=\"total\">{}</p>\
          <p class=\"kept\">{} clicks in a static, steps adding up to {steps} in a thread-local</p>",
-        counter.history.len(),
+        // From the workspace's `tally` crate (which counts with `plural`).
+        tally::clicks_so_far(counter.history.len() as u64),
         CLICKS_SEEN.load(Ordering::Relaxed)
     )
 }

@@ -14,7 +14,9 @@ const VIEW: &str = "wasm_hotswap_example/src/view.rs";
 #[test]
 fn edits_patch_the_page_without_a_reload() {
     let scratch = Scratch::new("wasm");
-    let mut dx = Dx::serve(
+    // As scripts/dev starts it: save_watch beside dx puts the compiler's
+    // first error where the page's overlay reads it.
+    let mut dx = Dx::serve_watched(
         &scratch,
         "wasm",
         "wasm_hotswap_example",
@@ -87,6 +89,24 @@ fn edits_patch_the_page_without_a_reload() {
     let overlay = text(&mut browser, "#hotswap-status");
     assert!(overlay.contains("build failed"), "overlay says: {overlay}");
     assert_eq!(click(&mut browser, 1), "23", "the old code keeps running");
+    // dx sends the page only "Cargo build failed - no output location"; the
+    // compiler's own first error follows (the first `cargo check` of the
+    // page's crates can take as long as a first build).
+    let line = 1 + std::fs::read_to_string(scratch.root().join(VIEW))
+        .unwrap()
+        .lines()
+        .position(|line| line.contains("record(\"ten\")"))
+        .unwrap();
+    let overlay = browser.wait_for(
+        "the overlay to show the compiler's first error",
+        &format!("{STATUS}?.textContent.includes('{VIEW}:{line}:') && {STATUS}.textContent"),
+        FIRST_BUILD,
+    );
+    let overlay = overlay.as_str().unwrap_or_default();
+    assert!(
+        overlay.contains("mismatched types") && !overlay.contains("no output location"),
+        "overlay says: {overlay}"
+    );
 
     step("fixing the edit");
     scratch.edit(VIEW, "record(\"ten\")", "record(100)");
@@ -189,6 +209,19 @@ fn edits_patch_the_page_without_a_reload() {
         &mut browser,
         "the rebuilt page to show the kept count",
         &format!("document.querySelector('#counter')?.textContent === '{count}'"),
+    );
+    // Every save above was answered (patched, an error shown, a rebuild):
+    // save_watch, beside dx all along, must not have cried wolf. (Saves held
+    // by dx and dropped would have had their line after 5 s; the rebuild's
+    // first build alone took longer.)
+    let wolf = dx.log();
+    let wolf: Vec<&str> = wolf
+        .lines()
+        .filter(|line| line.contains("dx did not react"))
+        .collect();
+    assert!(
+        wolf.is_empty(),
+        "save_watch reported answered saves: {wolf:?}"
     );
 }
 

@@ -305,6 +305,53 @@ fn every(ms: i32, f: impl FnMut() + 'static) {
     f.forget();
 }
 
+thread_local! {
+    /// How many statuses the overlay has shown: a wait for the compiler's
+    /// error ends as soon as anything else was shown.
+    static SHOWN: Cell<u64> = const { Cell::new(0) };
+}
+
+/// After a build failure that came without the compiler's message (all dx
+/// 0.7.10 sends for a patch), wait for the dev command to put the compiler's
+/// first error beside the page (`message::COMPILER_ERROR_FILE`; it runs
+/// `cargo check` once dx's build failed, which takes a moment) and show it.
+fn follow_compiler_error(status: &Status) {
+    let shown = SHOWN.with(|shown| {
+        shown.set(shown.get() + 1);
+        shown.get()
+    });
+    if !matches!(status, Status::BuildFailed { details: None }) {
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        // A cold `cargo check` of the page's crates can take a minute.
+        for _ in 0..240 {
+            sleep_ms(500).await;
+            if SHOWN.get() != shown {
+                return;
+            }
+            let text = fetch_text(message::COMPILER_ERROR_FILE).await;
+            if let Some(details) = text.as_deref().and_then(message::compiler_error) {
+                if SHOWN.get() == shown {
+                    Web.report(Status::BuildFailed {
+                        details: Some(details),
+                    });
+                }
+                return;
+            }
+        }
+    });
+}
+
+async fn sleep_ms(ms: i32) {
+    let wait = Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(wait).await;
+}
+
 /// The body of `url` when the server has it (a 404 is `None`).
 async fn fetch_text(url: &str) -> Option<String> {
     let init = web_sys::RequestInit::new();
@@ -344,6 +391,7 @@ impl Web {
 impl Platform for Web {
     fn show(&self, status: &Status) {
         overlay::show(status);
+        follow_compiler_error(status);
     }
 
     fn now_ms(&self) -> f64 {
