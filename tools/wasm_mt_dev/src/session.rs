@@ -1,7 +1,7 @@
 //! One dev session: the current base, and what a save turns into.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use dioxus_devtools_types::{DevserverMsg, HotReloadMsg};
