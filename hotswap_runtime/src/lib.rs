@@ -11,6 +11,9 @@
 //!   through `subsecond::HotFn`, rebuilt after every patch, swapped atomically.
 //! - [`subsecond`], re-exported, for per-call boundaries:
 //!   `subsecond::HotFn::current(handle_message).call((msg,))`.
+//! - `pool` (wasm32, feature `rayon-pool`): a rayon pool on Web Workers that
+//!   share the page's memory, with a safe point on every thread, ready for
+//!   [`connect_threaded`].
 //! - [`keep`]: state the app keeps when the library must start it again
 //!   (in the browser: the reload that runs the fix of a panic).
 //!
@@ -23,8 +26,15 @@ mod after_patch;
 pub mod boundary;
 #[cfg(any(test, all(debug_assertions, target_arch = "wasm32")))]
 mod dylink;
+#[cfg(all(target_arch = "wasm32", any(debug_assertions, feature = "rayon-pool")))]
+mod js_error;
 pub mod keep;
 pub mod message;
+#[cfg(all(target_arch = "wasm32", feature = "rayon-pool"))]
+pub mod pool;
+// The pool's safe point is plain rayon, so its tests run on the host.
+#[cfg(all(feature = "rayon-pool", any(test, target_arch = "wasm32")))]
+mod rayon_broadcast;
 pub mod status;
 #[cfg(target_arch = "wasm32")]
 mod threads;
