@@ -280,16 +280,23 @@ fn restore_exports(served: &Path, prepared: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// index.html with the module loader, as `scripts/build-mt` writes it.
+/// The script that loads the app's module, with `__GLUE__` for the glue's
+/// name; `scripts/build-mt` reads the same file.
+const LOADER: &str = include_str!("loader.js");
+
+/// The app's index.html with a `<script>` for the loader, which this tool
+/// writes itself: the app ships no loader of its own.
 fn write_page(config: &Config, dist: &Path) -> Result<(), Error> {
-    let dir = config.package_dir();
-    let html = std::fs::read_to_string(dir.join("index.html"))?;
+    let html = std::fs::read_to_string(config.package_dir().join("index.html"))?;
     let html = html.replace(
         "<!-- build-mt: loader -->",
         r#"<script type="module" src="./loader.js"></script>"#,
     );
     std::fs::write(dist.join("index.html"), html)?;
-    std::fs::copy(dir.join("loader.js"), dist.join("loader.js"))?;
+    std::fs::write(
+        dist.join("loader.js"),
+        LOADER.replace("__GLUE__", &config.package),
+    )?;
     Ok(())
 }
 
