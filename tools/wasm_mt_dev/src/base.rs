@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::capture::{self, Kind};
+use crate::crate_env;
 use crate::guard::{self, Frozen};
 use crate::layout::{self, BaseLayout};
 use crate::prepare::{self, BUILD_ID};
@@ -166,6 +167,7 @@ fn cargo_build(config: &Config) -> Result<PathBuf, BuildError> {
         .env("RUSTUP_TOOLCHAIN", "nightly")
         .env("RUSTC_WORKSPACE_WRAPPER", &config.wrapper)
         .env(capture::CAPTURE_DIR_VAR, config.records_dir())
+        .env(crate_env::INHERITED_VAR, crate_env::inherited_names())
         .args(["--config"])
         .arg(&mt_config)
         .args(["build", "-p", &config.package, "--bin", &config.package])

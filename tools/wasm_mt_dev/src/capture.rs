@@ -3,8 +3,9 @@
 //! patching needs, and runs rustc. A patch later replays the record.
 //!
 //! Cargo calls `wrapper <rustc> <args...>`; the record holds `<rustc> <args...>`
-//! as run (with our additions) and the whole environment, since build scripts
-//! and proc macros read `CARGO_*` variables.
+//! as run (with our additions) and the variables cargo set for that crate
+//! (`crate_env`: `env!` reads them at compile time), never the rest of the
+//! developer's environment, which a replay inherits from the tool instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::process::{Command, ExitCode};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{crate_env, Error};
 
 /// Set to the folder the records go to; its presence makes the binary a wrapper.
 pub const CAPTURE_DIR_VAR: &str = "WASM_MT_DEV_CAPTURE";
@@ -99,9 +100,11 @@ pub fn run_wrapper(dir: &Path, args: Vec<String>) -> ExitCode {
     full.extend(with_hot_patch_flags(rest));
     let record = Recorded {
         args: full.clone(),
-        env: std::env::vars()
-            .filter(|(k, _)| k != CAPTURE_DIR_VAR)
-            .collect(),
+        env: crate_env::to_record(
+            std::env::vars(),
+            &std::env::var(crate_env::INHERITED_VAR).unwrap_or_default(),
+            &[CAPTURE_DIR_VAR, crate_env::INHERITED_VAR],
+        ),
     };
     // cargo probes rustc with `--crate-name ___`: nothing to record.
     if record.crate_name().is_some_and(|n| n != "___") {

@@ -11,6 +11,7 @@
 
 pub mod base;
 pub mod capture;
+pub mod crate_env;
 pub mod guard;
 pub mod layout;
 pub mod link;
