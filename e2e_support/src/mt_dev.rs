@@ -23,6 +23,7 @@ impl MtDev {
             Command::new(tool)
                 .arg("--workspace")
                 .arg(scratch.root())
+                .args(["--package", "wasm_mt_hotswap_example"])
                 .args(["--port", &port.to_string()])
                 .env("CARGO_TERM_COLOR", "never")
                 // The linker the copy's .cargo/config.toml names, as this

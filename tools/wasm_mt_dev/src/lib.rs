@@ -15,6 +15,7 @@ pub mod crate_env;
 pub mod guard;
 pub mod layout;
 pub mod link;
+pub mod locate;
 pub mod objects;
 pub mod patch;
 pub mod prepare;
