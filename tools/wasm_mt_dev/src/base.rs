@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::capture::{self, Kind};
+use crate::capture;
 use crate::crate_env;
 use crate::guard::{self, Frozen};
 use crate::layout::{self, BaseLayout};
@@ -15,6 +15,7 @@ use crate::locate::App;
 use crate::prepare::{self, BUILD_ID};
 use crate::replay::{self, Workspace};
 use crate::wasm::ModuleView;
+use crate::watch::{package_folders, rust_files, Watched};
 use crate::{say, walrus_error, Error};
 
 /// Where the app is and where the build goes.
@@ -351,8 +352,8 @@ fn page_html(own: Option<&str>, package: &str) -> String {
 /// The frozen items of every source file of the workspace crates.
 pub fn snapshot(workspace: &Workspace) -> BTreeMap<PathBuf, Frozen> {
     let mut out = BTreeMap::new();
-    for dir in source_dirs(workspace) {
-        for file in rust_files(&dir) {
+    for folder in source_dirs(workspace) {
+        for file in rust_files(&folder) {
             if let Some(items) = std::fs::read_to_string(&file)
                 .ok()
                 .and_then(|s| guard::frozen_items(&s))
@@ -364,34 +365,21 @@ pub fn snapshot(workspace: &Workspace) -> BTreeMap<PathBuf, Frozen> {
     out
 }
 
-/// The `src/` folder of each recorded workspace crate.
-pub fn source_dirs(workspace: &Workspace) -> Vec<PathBuf> {
+/// Where the sources of the recorded workspace crates are: each package's
+/// folder (`watch::package_folders`), not only its `src/`.
+pub fn source_dirs(workspace: &Workspace) -> Vec<Watched> {
     let mut dirs: Vec<PathBuf> = workspace
         .records
-        .iter()
-        .filter(|((_, kind), _)| *kind == Kind::Lib || *kind == Kind::Bin)
-        .filter_map(|(_, r)| r.manifest_dir().map(|d| d.join("src")))
+        .values()
+        .filter_map(|r| r.manifest_dir())
         .filter(|d| d.is_dir())
         .collect();
     dirs.sort();
     dirs.dedup();
-    dirs
-}
-
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-    files
+    let mut folders: Vec<Watched> = dirs.iter().flat_map(|d| package_folders(d)).collect();
+    folders.sort();
+    folders.dedup();
+    folders
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use wasm_mt_dev::base::{BuildError, Config};
 use wasm_mt_dev::locate::locate;
 use wasm_mt_dev::server::{self, Hub};
 use wasm_mt_dev::session::{error_html, Outcome, Session};
-use wasm_mt_dev::watch::Saves;
+use wasm_mt_dev::watch::{package_folders, Saves};
 use wasm_mt_dev::{capture, say};
 
 const USAGE: &str =
@@ -112,29 +112,12 @@ fn first_build(config: Config) -> Result<Session, String> {
                 eprint!("{errors}");
                 say("the first build failed; fix the code and save to retry");
                 let saves =
-                    Saves::watch(&source_folders(&config.workspace)).map_err(|e| e.to_string())?;
+                    Saves::watch(&package_folders(&config.workspace)).map_err(|e| e.to_string())?;
                 saves.next();
             }
             Err(BuildError::Tool(e)) => return Err(e.to_string()),
         }
     }
-}
-
-/// The workspace's folders minus build output and dot folders: where a fix of a
-/// failed first build can be (the crates are not known yet).
-fn source_folders(workspace: &std::path::Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(workspace) else {
-        return vec![workspace.to_path_buf()];
-    };
-    entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name != "target" && name != "dist" && !name.starts_with('.')
-        })
-        .collect()
 }
 
 fn handle(session: &mut Session, hub: &Hub, files: &[PathBuf], saved_at: std::time::Instant) {

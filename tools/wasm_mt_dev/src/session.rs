@@ -95,7 +95,7 @@ impl Session {
     }
 
     /// The folders to watch.
-    pub fn source_dirs(&self) -> Vec<PathBuf> {
+    pub fn source_dirs(&self) -> Vec<crate::watch::Watched> {
         base::source_dirs(&self.base.workspace)
     }
 
