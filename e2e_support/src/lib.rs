@@ -26,7 +26,7 @@ pub use mt_dev::MtDev;
 pub use save_temps_sweep;
 pub use scratch::{edit_file, Scratch};
 pub use serde_json;
-pub use tools::hotswap_link;
+pub use tools::{hotswap_link, workspace_binary};
 pub use wait::{free_port, poll_every, wait_until};
 
 use std::path::PathBuf;
