@@ -88,8 +88,9 @@ pub fn connect(on_patch: impl Fn() + 'static) {
 
 /// Like [`connect`], for a page whose threads share one wasm memory (a rayon
 /// pool on Web Workers): each patch is loaded into every thread, at the safe
-/// point `threads` provides, before any thread runs it. The page must be
-/// served by the threaded patch pipeline (`scripts/dev mt`, `tools/wasm_mt_dev`).
+/// point `threads` provides (with rayon: the `pool::Pool`, feature
+/// `rayon-pool`), before any thread runs it. The page must be served by the
+/// threaded patch pipeline (`scripts/dev mt`, `tools/wasm_mt_dev`).
 #[cfg(target_arch = "wasm32")]
 pub fn connect_threaded(on_patch: impl Fn() + 'static, threads: impl EveryThread + 'static) {
     #[cfg(debug_assertions)]
