@@ -18,6 +18,7 @@ pub mod link;
 pub mod locate;
 pub mod objects;
 pub mod patch;
+pub mod preflight;
 pub mod prepare;
 pub mod replay;
 pub mod server;

@@ -22,7 +22,7 @@ use wasm_mt_dev::locate::locate;
 use wasm_mt_dev::server::{self, Hub};
 use wasm_mt_dev::session::{error_html, Outcome, Session};
 use wasm_mt_dev::watch::{package_folders, Saves};
-use wasm_mt_dev::{capture, say};
+use wasm_mt_dev::{capture, preflight, say};
 
 const USAGE: &str =
     "usage: wasm_mt_dev [--workspace DIR] [--package NAME] [--bin NAME] [--port PORT]";
@@ -55,6 +55,9 @@ fn main() -> ExitCode {
         Ok(app) => app,
         Err(e) => return fail(&e),
     };
+    if let Err(e) = preflight::check(&app.workspace) {
+        return fail(&e);
+    }
     let Ok(wrapper) = std::env::current_exe() else {
         return fail("cannot find my own executable to use as the rustc wrapper");
     };
