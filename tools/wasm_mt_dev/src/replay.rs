@@ -102,6 +102,22 @@ impl Workspace {
             .collect()
     }
 
+    /// What to replay once after a base build, so that the first save
+    /// compiles incrementally: every library, and the binaries of a package
+    /// that has none (an app whose code is all in its binary).
+    pub fn to_warm_up(&self) -> BTreeSet<CrateKey> {
+        let has_lib = |dir: &Option<PathBuf>| {
+            self.records
+                .iter()
+                .any(|((_, kind), r)| *kind == Kind::Lib && &r.manifest_dir() == dir)
+        };
+        self.records
+            .iter()
+            .filter(|((_, kind), r)| *kind == Kind::Lib || !has_lib(&r.manifest_dir()))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// `modified` plus their dependents, dependencies first. Binaries are only
     /// included when edited themselves: the patch must not bring a second `main`
     /// for nothing.
@@ -405,6 +421,28 @@ mod tests {
             records,
             hotpatch_dir: "/t/hotpatch".into(),
         }
+    }
+
+    #[test]
+    fn warm_up_replays_the_libraries_and_a_binary_only_when_its_package_has_no_library() {
+        let mut ws = workspace();
+        let names =
+            |ws: &Workspace| -> Vec<(String, Kind)> { ws.to_warm_up().into_iter().collect() };
+        assert_eq!(
+            names(&ws),
+            [
+                ("app".to_string(), Kind::Lib),
+                ("core".to_string(), Kind::Lib)
+            ]
+        );
+        ws.records.remove(&("app".to_string(), Kind::Lib));
+        assert_eq!(
+            names(&ws),
+            [
+                ("app".to_string(), Kind::Bin),
+                ("core".to_string(), Kind::Lib)
+            ]
+        );
     }
 
     #[test]
