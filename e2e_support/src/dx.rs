@@ -91,7 +91,7 @@ impl Dx {
 
     /// Start plain `dx serve` (no `--hot-patch`: dx cannot patch shared
     /// memory) for the threaded example, as its README describes: nightly,
-    /// std rebuilt with atomics, the rustflags of `mt-config.toml` (from
+    /// std rebuilt with atomics, the rustflags of wasm_mt_dev's `mt-config.toml` (from
     /// `scripts/build-mt --print-rustflags`), cross-origin isolated.
     pub fn serve_threaded_rebuilding(scratch: &Scratch, name: &str) -> Dx {
         let printed = Command::new(crate::checkout_root().join("scripts/build-mt"))

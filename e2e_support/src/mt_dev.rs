@@ -14,8 +14,24 @@ pub struct MtDev {
 }
 
 impl MtDev {
-    /// Build the tool in this checkout and start it on `scratch`.
+    /// Build the tool in this checkout and start it on `scratch`'s threaded example.
     pub fn start(scratch: &Scratch, name: &str) -> MtDev {
+        MtDev::start_with(
+            scratch,
+            name,
+            &["--package", "wasm_mt_hotswap_example"],
+            &[],
+        )
+    }
+
+    /// Like [`MtDev::start`], with the tool's arguments besides the folder
+    /// and port, and variables for its environment.
+    pub fn start_with(
+        scratch: &Scratch,
+        name: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> MtDev {
         let tool = crate::tools::workspace_binary("wasm_mt_dev", "wasm_mt_dev");
         let port = crate::free_port();
         std::fs::create_dir_all(e2e_dir()).unwrap();
@@ -23,7 +39,9 @@ impl MtDev {
             Command::new(tool)
                 .arg("--workspace")
                 .arg(scratch.root())
+                .args(args)
                 .args(["--port", &port.to_string()])
+                .envs(envs.iter().copied())
                 .env("CARGO_TERM_COLOR", "never")
                 // The linker the copy's .cargo/config.toml names, as this
                 // checkout builds it, not whichever hotswap-link is installed.

@@ -11,6 +11,9 @@
 //!   through `subsecond::HotFn`, rebuilt after every patch, swapped atomically.
 //! - [`subsecond`], re-exported, for per-call boundaries:
 //!   `subsecond::HotFn::current(handle_message).call((msg,))`.
+//! - `pool` (wasm32, feature `rayon-pool`): a rayon pool on Web Workers that
+//!   share the page's memory, with a safe point on every thread, ready for
+//!   [`connect_threaded`].
 //! - [`keep`]: state the app keeps when it must start again (natively: a
 //!   rebuild by dx; in the browser: the reload that runs the fix of a panic).
 //! - [`listen`] and [`stopping`] (native): a listening socket that stays open
@@ -26,10 +29,17 @@ mod after_patch;
 pub mod boundary;
 #[cfg(any(test, all(debug_assertions, target_arch = "wasm32")))]
 mod dylink;
+#[cfg(all(target_arch = "wasm32", any(debug_assertions, feature = "rayon-pool")))]
+mod js_error;
 pub mod keep;
 pub mod message;
+#[cfg(all(target_arch = "wasm32", feature = "rayon-pool"))]
+pub mod pool;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod restart;
+// The pool's safe point is plain rayon, so its tests run on the host.
+#[cfg(all(feature = "rayon-pool", any(test, target_arch = "wasm32")))]
+mod rayon_broadcast;
 pub mod status;
 #[cfg(target_arch = "wasm32")]
 mod threads;
@@ -86,8 +96,9 @@ pub fn connect(on_patch: impl Fn() + 'static) {
 
 /// Like [`connect`], for a page whose threads share one wasm memory (a rayon
 /// pool on Web Workers): each patch is loaded into every thread, at the safe
-/// point `threads` provides, before any thread runs it. The page must be
-/// served by the threaded patch pipeline (`scripts/dev mt`, `tools/wasm_mt_dev`).
+/// point `threads` provides (with rayon: the `pool::Pool`, feature
+/// `rayon-pool`), before any thread runs it. The page must be served by the
+/// threaded patch pipeline (`scripts/dev mt`, `tools/wasm_mt_dev`).
 #[cfg(target_arch = "wasm32")]
 pub fn connect_threaded(on_patch: impl Fn() + 'static, threads: impl EveryThread + 'static) {
     #[cfg(debug_assertions)]

@@ -9,10 +9,11 @@ use std::sync::Arc;
 /// point where that thread runs none of the app's hot code (between two
 /// jobs), and resolves when all have, with the first error if any did.
 ///
-/// A rayon app implements it with `ThreadPool::spawn_broadcast` (an idle
-/// rayon thread never returns to its worker's event loop, so a message cannot
-/// reach it, but a job can), plus a call on any other worker that holds an
-/// instance of the module.
+/// A rayon app gets it from the library: `pool::Pool` (feature `rayon-pool`)
+/// implements it with `ThreadPool::spawn_broadcast` (an idle rayon thread
+/// never returns to its worker's event loop, so a message cannot reach it, but
+/// a job can), plus a call on its dispatcher worker. Another kind of worker
+/// pool implements it itself.
 pub trait EveryThread {
     fn run_everywhere(&self, task: ThreadTask)
         -> Pin<Box<dyn Future<Output = Result<(), String>>>>;

@@ -31,6 +31,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::dylink;
+use crate::js_error::describe;
 use crate::EveryThread;
 
 /// One patch as every thread loads it.
@@ -265,12 +266,4 @@ fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), String> {
     Reflect::set(target, &key.into(), value)
         .map(drop)
         .map_err(|err| describe(&err))
-}
-
-/// An exception or rejection as one readable line.
-fn describe(err: &JsValue) -> String {
-    err.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.to_string()))
-        .or_else(|| err.as_string())
-        .unwrap_or_else(|| format!("{err:?}"))
 }

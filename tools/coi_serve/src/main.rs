@@ -39,8 +39,10 @@ fn main() -> ExitCode {
         server.addr()
     );
     let _ = std::io::stdout().flush();
-    server.run();
-    ExitCode::SUCCESS
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("the server stopped: {e}")),
+    }
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -6,11 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::capture::{self, Kind};
+use crate::capture;
+use crate::crate_env;
 use crate::layout::{self, BaseLayout};
+use crate::locate::App;
 use crate::prepare::{self, BUILD_ID};
 use crate::replay::{self, Workspace};
 use crate::wasm::ModuleView;
+use crate::watch::{package_folders, rust_files, Watched};
 use crate::{say, walrus_error, Error};
 use hotswap_link::layout::Snapshot;
 
@@ -19,8 +22,11 @@ use hotswap_link::layout::Snapshot;
 pub struct Config {
     /// The workspace root (cargo runs rustc there).
     pub workspace: PathBuf,
-    /// The package and binary to build.
+    /// The package to build, and its folder.
     pub package: String,
+    pub package_dir: PathBuf,
+    /// Its binary: the linked `.wasm` and the wasm-bindgen glue are named after it.
+    pub bin: String,
     /// Our cargo target folder (`target/mt-dev`).
     pub target_dir: PathBuf,
     /// This binary, which cargo runs as the rustc wrapper.
@@ -28,17 +34,15 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn new(workspace: &Path, package: &str, wrapper: PathBuf) -> Config {
+    pub fn new(app: &App, wrapper: PathBuf) -> Config {
         Config {
-            workspace: workspace.to_path_buf(),
-            package: package.to_string(),
-            target_dir: workspace.join("target").join("mt-dev"),
+            workspace: app.workspace.clone(),
+            package: app.package.clone(),
+            package_dir: app.package_dir.clone(),
+            bin: app.bin.clone(),
+            target_dir: app.workspace.join("target").join("mt-dev"),
             wrapper,
         }
-    }
-
-    pub fn package_dir(&self) -> PathBuf {
-        self.workspace.join(&self.package)
     }
 
     pub fn hotpatch_dir(&self) -> PathBuf {
@@ -119,8 +123,8 @@ pub fn build(config: &Config) -> Result<Base, BuildError> {
     let dist = config.dist_dir();
     let _ = std::fs::remove_dir_all(&dist);
     std::fs::create_dir_all(&dist)?;
-    run_wasm_bindgen(&prepared_path, &dist, &config.package)?;
-    let served_path = dist.join(format!("{}_bg.wasm", config.package));
+    run_wasm_bindgen(&prepared_path, &dist, &config.bin)?;
+    let served_path = dist.join(format!("{}_bg.wasm", config.bin));
     restore_exports(&served_path, &prepared.bytes)?;
     let served = std::fs::read(&served_path)?;
     let served_view = ModuleView::parse(&served)?;
@@ -153,10 +157,30 @@ pub fn build(config: &Config) -> Result<Base, BuildError> {
     })
 }
 
-/// `cargo build` of the binary with nightly and `mt-config.toml`, this tool as
+/// The tool's shared-memory build settings (nightly's `build-std`, atomics,
+/// the link args wasm-bindgen's thread transform needs).
+const DEFAULT_MT_CONFIG: &str = include_str!("../mt-config.toml");
+
+/// The settings the base is built with: the app's own `mt-config.toml` if its
+/// package has one, else the tool's defaults, written under our target folder
+/// for cargo's `--config`.
+pub fn mt_config(config: &Config) -> Result<PathBuf, Error> {
+    let own = config.package_dir.join("mt-config.toml");
+    if own.is_file() {
+        return Ok(own);
+    }
+    let defaults = config.target_dir.join("mt-config.toml");
+    if std::fs::read_to_string(&defaults).ok().as_deref() != Some(DEFAULT_MT_CONFIG) {
+        std::fs::create_dir_all(&config.target_dir)?;
+        std::fs::write(&defaults, DEFAULT_MT_CONFIG)?;
+    }
+    Ok(defaults)
+}
+
+/// `cargo build` of the binary with nightly and [`mt_config`], this tool as
 /// the workspace wrapper; returns the linked module.
 fn cargo_build(config: &Config) -> Result<PathBuf, BuildError> {
-    let mt_config = config.package_dir().join("mt-config.toml");
+    let mt_config = mt_config(config)?;
     let mut command = Command::new("cargo");
     command
         .current_dir(&config.workspace)
@@ -166,9 +190,10 @@ fn cargo_build(config: &Config) -> Result<PathBuf, BuildError> {
         .env("RUSTUP_TOOLCHAIN", "nightly")
         .env("RUSTC_WORKSPACE_WRAPPER", &config.wrapper)
         .env(capture::CAPTURE_DIR_VAR, config.records_dir())
+        .env(crate_env::INHERITED_VAR, crate_env::inherited_names())
         .args(["--config"])
         .arg(&mt_config)
-        .args(["build", "-p", &config.package, "--bin", &config.package])
+        .args(["build", "-p", &config.package, "--bin", &config.bin])
         .args(["--target", "wasm32-unknown-unknown", "--target-dir"])
         .arg(&config.target_dir)
         .args(["--message-format", "json-diagnostic-rendered-ansi"])
@@ -280,17 +305,48 @@ fn restore_exports(served: &Path, prepared: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// index.html with the module loader, as `scripts/build-mt` writes it.
+/// The script that loads the app's module, with `__GLUE__` for the glue's
+/// name; `scripts/build-mt` reads the same file.
+const LOADER: &str = include_str!("loader.js");
+
+/// The page: the app's index.html (or a blank one) with a `<script>` for the
+/// loader, which this tool writes itself: the app ships no loader of its own.
 fn write_page(config: &Config, dist: &Path) -> Result<(), Error> {
-    let dir = config.package_dir();
-    let html = std::fs::read_to_string(dir.join("index.html"))?;
-    let html = html.replace(
-        "<!-- build-mt: loader -->",
-        r#"<script type="module" src="./loader.js"></script>"#,
-    );
-    std::fs::write(dist.join("index.html"), html)?;
-    std::fs::copy(dir.join("loader.js"), dist.join("loader.js"))?;
+    let own = config.package_dir.join("index.html");
+    let html = match std::fs::read_to_string(&own) {
+        Ok(html) => Some(html),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::msg(format!("cannot read {}: {e}", own.display()))),
+    };
+    std::fs::write(
+        dist.join("index.html"),
+        page_html(html.as_deref(), &config.package),
+    )?;
+    std::fs::write(
+        dist.join("loader.js"),
+        LOADER.replace("__GLUE__", &config.bin),
+    )?;
     Ok(())
+}
+
+/// Where `<!-- build-mt: loader -->` says (as `scripts/build-mt` does), else
+/// at the end of the body; a package without an index.html gets a blank page.
+fn page_html(own: Option<&str>, package: &str) -> String {
+    const MARKER: &str = "<!-- build-mt: loader -->";
+    const SCRIPT: &str = r#"<script type="module" src="./loader.js"></script>"#;
+    let Some(html) = own else {
+        return format!(
+            "<!doctype html>\n<html>\n  <head>\n    <meta charset=\"utf-8\" />\n    \
+             <title>{package}</title>\n  </head>\n  <body>\n    {SCRIPT}\n  </body>\n</html>\n"
+        );
+    };
+    if html.contains(MARKER) {
+        return html.replace(MARKER, SCRIPT);
+    }
+    match html.to_ascii_lowercase().rfind("</body>") {
+        Some(at) => format!("{}{SCRIPT}\n{}", &html[..at], &html[at..]),
+        None => format!("{html}\n{SCRIPT}\n"),
+    }
 }
 
 /// The layout guard's snapshot of every source file of the workspace crates.
@@ -302,32 +358,47 @@ pub fn snapshot(workspace: &Workspace) -> Snapshot {
     )
 }
 
-/// The `src/` folder of each recorded workspace crate.
-pub fn source_dirs(workspace: &Workspace) -> Vec<PathBuf> {
+/// Where the sources of the recorded workspace crates are: each package's
+/// folder (`watch::package_folders`), not only its `src/`.
+pub fn source_dirs(workspace: &Workspace) -> Vec<Watched> {
     let mut dirs: Vec<PathBuf> = workspace
         .records
-        .iter()
-        .filter(|((_, kind), _)| *kind == Kind::Lib || *kind == Kind::Bin)
-        .filter_map(|(_, r)| r.manifest_dir().map(|d| d.join("src")))
+        .values()
+        .filter_map(|r| r.manifest_dir())
         .filter(|d| d.is_dir())
         .collect();
     dirs.sort();
     dirs.dedup();
-    dirs
+    let mut folders: Vec<Watched> = dirs.iter().flat_map(|d| package_folders(d)).collect();
+    folders.sort();
+    folders.dedup();
+    folders
 }
 
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
+#[cfg(test)]
+mod page_tests {
+    use super::page_html;
+
+    const SCRIPT: &str = r#"<script type="module" src="./loader.js"></script>"#;
+
+    #[test]
+    fn the_loader_goes_where_the_page_says_else_at_the_end_of_its_body() {
+        assert_eq!(
+            page_html(
+                Some("<body><!-- build-mt: loader --><p>x</p></body>"),
+                "app"
+            ),
+            format!("<body>{SCRIPT}<p>x</p></body>")
+        );
+        assert_eq!(
+            page_html(Some("<html><BODY><p>x</p></BODY></html>"), "app"),
+            format!("<html><BODY><p>x</p>{SCRIPT}\n</BODY></html>")
+        );
+        assert_eq!(
+            page_html(Some("<p>x</p>"), "app"),
+            format!("<p>x</p>\n{SCRIPT}\n")
+        );
+        let blank = page_html(None, "my_app");
+        assert!(blank.contains("<title>my_app</title>") && blank.contains(SCRIPT));
     }
-    files
 }

@@ -3,8 +3,9 @@
 //! patching needs, and runs rustc. A patch later replays the record.
 //!
 //! Cargo calls `wrapper <rustc> <args...>`; the record holds `<rustc> <args...>`
-//! as run (with our additions) and the whole environment, since build scripts
-//! and proc macros read `CARGO_*` variables.
+//! as run (with our additions) and the variables cargo set for that crate
+//! (`crate_env`: `env!` reads them at compile time), never the rest of the
+//! developer's environment, which a replay inherits from the tool instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::process::{Command, ExitCode};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{crate_env, Error};
 
 /// Set to the folder the records go to; its presence makes the binary a wrapper.
 pub const CAPTURE_DIR_VAR: &str = "WASM_MT_DEV_CAPTURE";
@@ -76,9 +77,14 @@ impl Recorded {
     }
 }
 
-/// The arguments rustc gets: cargo's, plus ours.
+/// The arguments rustc gets: cargo's, plus ours for a crate compiled for
+/// wasm. Host crates (build scripts, proc macros) are compiled as cargo says:
+/// a build script is a binary, and wasm-ld's flags would break its host link.
 pub fn with_hot_patch_flags(args: &[String]) -> Vec<String> {
     let mut out = args.to_vec();
+    if !for_wasm(args) {
+        return out;
+    }
     out.extend(CRATE_FLAGS.iter().map(|f| f.to_string()));
     let is_bin = args
         .windows(2)
@@ -87,6 +93,27 @@ pub fn with_hot_patch_flags(args: &[String]) -> Vec<String> {
         out.extend(BASE_LINK_ARGS.iter().map(|a| format!("-Clink-arg={a}")));
     }
     out
+}
+
+/// Compiled for a wasm target (`--target wasm32-…` or `--target=wasm32-…`).
+fn for_wasm(args: &[String]) -> bool {
+    args.iter().enumerate().any(|(i, arg)| {
+        let target = match arg.strip_prefix("--target=") {
+            Some(target) => Some(target),
+            None if arg == "--target" => args.get(i + 1).map(String::as_str),
+            None => None,
+        };
+        target.is_some_and(|t| t.starts_with("wasm32-"))
+    })
+}
+
+/// Whether a patch may replay this crate: not a build script (every one is
+/// called `build_script_build`, so their records would overwrite each other,
+/// and a patch never replays one), and not cargo's `___` probe.
+fn is_replayable(record: &Recorded) -> bool {
+    record
+        .crate_name()
+        .is_some_and(|name| name != "___" && !name.starts_with("build_script_"))
 }
 
 /// The wrapper's `main`: `args` are what cargo passed after our own path.
@@ -99,12 +126,13 @@ pub fn run_wrapper(dir: &Path, args: Vec<String>) -> ExitCode {
     full.extend(with_hot_patch_flags(rest));
     let record = Recorded {
         args: full.clone(),
-        env: std::env::vars()
-            .filter(|(k, _)| k != CAPTURE_DIR_VAR)
-            .collect(),
+        env: crate_env::to_record(
+            std::env::vars(),
+            &std::env::var(crate_env::INHERITED_VAR).unwrap_or_default(),
+            &[CAPTURE_DIR_VAR, crate_env::INHERITED_VAR],
+        ),
     };
-    // cargo probes rustc with `--crate-name ___`: nothing to record.
-    if record.crate_name().is_some_and(|n| n != "___") {
+    if is_replayable(&record) {
         if let Err(e) = save(dir, &record) {
             crate::say(format!("cannot record the rustc invocation: {e}"));
             return ExitCode::FAILURE;
@@ -207,6 +235,29 @@ mod tests {
             view.customs.keys()
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn host_crates_are_compiled_as_cargo_says_and_build_scripts_not_recorded() {
+        let build_script = args(&[
+            "--crate-name",
+            "build_script_build",
+            "--crate-type",
+            "bin",
+            "-o",
+            "build-script-build",
+        ]);
+        assert_eq!(with_hot_patch_flags(&build_script), build_script);
+        let record = Recorded {
+            args: build_script,
+            env: BTreeMap::new(),
+        };
+        assert!(!is_replayable(&record));
+        let wasm_bin = args(&["--crate-type", "bin", "--target", "wasm32-unknown-unknown"]);
+        assert!(with_hot_patch_flags(&wasm_bin).contains(&"-Csave-temps=true".to_string()));
+        assert!(with_hot_patch_flags(&wasm_bin)
+            .iter()
+            .any(|a| a == "-Clink-arg=--emit-relocs"));
     }
 
     #[test]

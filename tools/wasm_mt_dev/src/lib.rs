@@ -11,10 +11,13 @@
 
 pub mod base;
 pub mod capture;
+pub mod crate_env;
 pub mod layout;
 pub mod link;
+pub mod locate;
 pub mod objects;
 pub mod patch;
+pub mod preflight;
 pub mod prepare;
 pub mod replay;
 pub mod server;

@@ -1,7 +1,11 @@
-//! `wasm_mt_dev [--workspace DIR] [--package NAME] [--port PORT]`
+//! `wasm_mt_dev [--workspace DIR] [--package NAME] [--bin NAME] [--port PORT]`
 //!
-//! Builds the threaded example, serves it on http://127.0.0.1:PORT/ (default
+//! Builds a threaded wasm app, serves it on http://127.0.0.1:PORT/ (default
 //! `$PORT`, else 8090; 0 picks a free one) and hot-patches it on every save.
+//! The app is a package of the Cargo workspace of DIR (default: here), found
+//! with `cargo metadata` (`locate`): `--package` if given, else the
+//! workspace's only package with a binary; its binary `--bin`, else the only
+//! one, its `default-run` or the one named like the package.
 //! The line `wasm_mt_dev: serving http://127.0.0.1:PORT/ (build id N)` says
 //! when it is ready. Run by `scripts/dev mt`.
 //!
@@ -14,25 +18,29 @@ use std::sync::Arc;
 
 use dioxus_devtools_types::DevserverMsg;
 use wasm_mt_dev::base::{BuildError, Config};
+use wasm_mt_dev::locate::locate;
 use wasm_mt_dev::server::{self, Hub};
 use wasm_mt_dev::session::{error_html, Outcome, Session};
-use wasm_mt_dev::watch::Saves;
-use wasm_mt_dev::{capture, say};
+use wasm_mt_dev::watch::{package_folders, Saves};
+use wasm_mt_dev::{capture, preflight, say};
 
-const USAGE: &str = "usage: wasm_mt_dev [--workspace DIR] [--package NAME] [--port PORT]";
+const USAGE: &str =
+    "usage: wasm_mt_dev [--workspace DIR] [--package NAME] [--bin NAME] [--port PORT]";
 
 fn main() -> ExitCode {
     if let Some(dir) = std::env::var_os(capture::CAPTURE_DIR_VAR) {
         return capture::run_wrapper(&PathBuf::from(dir), std::env::args().skip(1).collect());
     }
     let mut workspace = PathBuf::from(".");
-    let mut package = "wasm_mt_hotswap_example".to_string();
+    let mut package = None;
+    let mut bin = None;
     let mut port = std::env::var("PORT").unwrap_or_else(|_| "8090".into());
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match (flag.as_str(), args.next()) {
             ("--workspace", Some(v)) => workspace = v.into(),
-            ("--package", Some(v)) => package = v,
+            ("--package", Some(v)) => package = Some(v),
+            ("--bin", Some(v)) => bin = Some(v),
             ("--port", Some(v)) => port = v,
             _ => return fail(USAGE),
         }
@@ -41,12 +49,19 @@ fn main() -> ExitCode {
         return fail(&format!("bad port `{port}`\n{USAGE}"));
     };
     let Ok(workspace) = workspace.canonicalize() else {
-        return fail(&format!("no workspace at {}", workspace.display()));
+        return fail(&format!("no folder {}", workspace.display()));
     };
+    let app = match locate(&workspace, package.as_deref(), bin.as_deref()) {
+        Ok(app) => app,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = preflight::check(&app.workspace) {
+        return fail(&e);
+    }
     let Ok(wrapper) = std::env::current_exe() else {
         return fail("cannot find my own executable to use as the rustc wrapper");
     };
-    let config = Config::new(&workspace, &package, wrapper);
+    let config = Config::new(&app, wrapper);
     match run(config, port) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
@@ -100,29 +115,12 @@ fn first_build(config: Config) -> Result<Session, String> {
                 eprint!("{errors}");
                 say("the first build failed; fix the code and save to retry");
                 let saves =
-                    Saves::watch(&source_folders(&config.workspace)).map_err(|e| e.to_string())?;
+                    Saves::watch(&package_folders(&config.workspace)).map_err(|e| e.to_string())?;
                 saves.next();
             }
             Err(BuildError::Tool(e)) => return Err(e.to_string()),
         }
     }
-}
-
-/// The workspace's folders minus build output and dot folders: where a fix of a
-/// failed first build can be (the crates are not known yet).
-fn source_folders(workspace: &std::path::Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(workspace) else {
-        return vec![workspace.to_path_buf()];
-    };
-    entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name != "target" && name != "dist" && !name.starts_with('.')
-        })
-        .collect()
 }
 
 fn handle(session: &mut Session, hub: &Hub, files: &[PathBuf], saved_at: std::time::Instant) {

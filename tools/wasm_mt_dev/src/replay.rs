@@ -9,10 +9,12 @@
 //! linking position-independent objects.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::capture::{Kind, Recorded, CAPTURE_DIR_VAR};
+use crate::crate_env;
 use crate::Error;
 
 pub type CrateKey = (String, Kind);
@@ -97,6 +99,22 @@ impl Workspace {
                     })
             })
             .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// What to replay once after a base build, so that the first save
+    /// compiles incrementally: every library, and the binaries of a package
+    /// that has none (an app whose code is all in its binary).
+    pub fn to_warm_up(&self) -> BTreeSet<CrateKey> {
+        let has_lib = |dir: &Option<PathBuf>| {
+            self.records
+                .iter()
+                .any(|((_, kind), r)| *kind == Kind::Lib && &r.manifest_dir() == dir)
+        };
+        self.records
+            .iter()
+            .filter(|((_, kind), r)| *kind == Kind::Lib || !has_lib(&r.manifest_dir()))
+            .map(|(key, _)| key.clone())
             .collect()
     }
 
@@ -208,7 +226,7 @@ impl Workspace {
                 .args(&args)
                 .current_dir(&self.root)
                 .env_clear()
-                .envs(record.env.iter().filter(|(k, _)| !is_wrapper_var(k)))
+                .envs(replay_env(record))
                 .output()?;
             let diagnostics = errors_of(&output.stdout, &output.stderr);
             if !output.status.success() {
@@ -238,11 +256,24 @@ impl Workspace {
     }
 }
 
+/// The tool's own environment (what cargo inherited from it), minus what
+/// cargo sets per crate and the wrapper's variables, plus the crate's record
+/// (`crate_env` says why).
+fn replay_env(record: &Recorded) -> BTreeMap<OsString, OsString> {
+    let mut env: BTreeMap<OsString, OsString> = std::env::vars_os()
+        .filter(|(name, _)| !name.to_str().is_some_and(crate_env::set_by_cargo))
+        .collect();
+    env.extend(record.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env.retain(|name, _| !name.to_str().is_some_and(is_wrapper_var));
+    env
+}
+
 fn is_wrapper_var(name: &str) -> bool {
     matches!(
         name,
         "RUSTC_WORKSPACE_WRAPPER" | "RUSTC_WRAPPER" | "CARGO_MAKEFLAGS" | "MAKEFLAGS" | "MFLAGS"
     ) || name == CAPTURE_DIR_VAR
+        || name == crate_env::INHERITED_VAR
 }
 
 /// `[opts:]name=path` -> the replayed rlib of `name`, if there is one.
@@ -390,6 +421,28 @@ mod tests {
             records,
             hotpatch_dir: "/t/hotpatch".into(),
         }
+    }
+
+    #[test]
+    fn warm_up_replays_the_libraries_and_a_binary_only_when_its_package_has_no_library() {
+        let mut ws = workspace();
+        let names =
+            |ws: &Workspace| -> Vec<(String, Kind)> { ws.to_warm_up().into_iter().collect() };
+        assert_eq!(
+            names(&ws),
+            [
+                ("app".to_string(), Kind::Lib),
+                ("core".to_string(), Kind::Lib)
+            ]
+        );
+        ws.records.remove(&("app".to_string(), Kind::Lib));
+        assert_eq!(
+            names(&ws),
+            [
+                ("app".to_string(), Kind::Bin),
+                ("core".to_string(), Kind::Lib)
+            ]
+        );
     }
 
     #[test]

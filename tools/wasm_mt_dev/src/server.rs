@@ -1,5 +1,5 @@
 //! The page, the patches and dx's two WebSockets, on 127.0.0.1, every response
-//! with the cross-origin isolation headers (`coi_serve::ISOLATION_HEADERS`).
+//! with the cross-origin isolation headers (`coi_serve::isolated`).
 //!
 //! * `/`: the page (wasm-bindgen's output, index.html, loader.js);
 //! * `/_hotswap/<file>`: the patches;
@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -20,7 +19,6 @@ use dioxus_devtools_types::DevserverMsg;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// What the session tells connected pages.
 #[derive(Debug, Clone)]
@@ -85,19 +83,14 @@ fn status_json(kind: &str, data: Option<serde_json::Value>) -> String {
 }
 
 pub fn router(hub: Arc<Hub>, dist: PathBuf, patches: PathBuf) -> Router {
-    let mut router = Router::new()
-        .route("/_dioxus", get(devserver_socket))
-        .route("/_dioxus/build_status", get(status_socket))
-        .nest_service("/_hotswap", ServeDir::new(patches))
-        .fallback_service(ServeDir::new(dist))
-        .with_state(hub);
-    for (name, value) in coi_serve::ISOLATION_HEADERS {
-        router = router.layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_bytes(name.as_bytes()).expect("valid header names"),
-            HeaderValue::from_static(value),
-        ));
-    }
-    router
+    coi_serve::isolated(
+        Router::new()
+            .route("/_dioxus", get(devserver_socket))
+            .route("/_dioxus/build_status", get(status_socket))
+            .nest_service("/_hotswap", ServeDir::new(patches))
+            .fallback_service(ServeDir::new(dist))
+            .with_state(hub),
+    )
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {

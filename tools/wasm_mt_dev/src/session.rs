@@ -64,21 +64,14 @@ impl Session {
         Ok(())
     }
 
-    /// Replays every library crate once, so that the first save compiles as
+    /// Replays every library crate (and the binary of an app without one)
+    /// once, so that the first save compiles as
     /// incrementally as the later ones (the replays have their own incremental
     /// folders, cold after a base build: the first patch took 4-5 s, later ones
     /// under 1 s). A save that arrives meanwhile waits for it.
     pub fn warm_up(&self) {
         let started = Instant::now();
-        let libraries: BTreeSet<CrateKey> = self
-            .base
-            .workspace
-            .records
-            .keys()
-            .filter(|(_, kind)| *kind == crate::capture::Kind::Lib)
-            .cloned()
-            .collect();
-        let plan = self.base.workspace.plan(&libraries);
+        let plan = self.base.workspace.plan(&self.base.workspace.to_warm_up());
         match self.base.workspace.replay(&plan) {
             Ok(_) => say(format!(
                 "warmed up the patch compiler ({} crates) in {:.1}s",
@@ -95,7 +88,7 @@ impl Session {
     }
 
     /// The folders to watch.
-    pub fn source_dirs(&self) -> Vec<PathBuf> {
+    pub fn source_dirs(&self) -> Vec<crate::watch::Watched> {
         base::source_dirs(&self.base.workspace)
     }
 

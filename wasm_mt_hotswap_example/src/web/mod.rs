@@ -1,7 +1,5 @@
-//! The browser half: a rayon pool on Web Workers (`pool`, with `worker` and
-//! `../worker.js` on the workers' side) and the page that uses it (`page`).
+//! The browser half: the page, which renders on the library's rayon pool on
+//! Web Workers (`hotswap_runtime::pool`).
 
 mod js;
 pub mod page;
-mod pool;
-mod worker;

@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use hotswap_runtime::pool::Pool;
 use hotswap_runtime::subsecond::HotFn;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8ClampedArray};
 use raytracer_core::{fnv1a64, hash_hex, median_ms};
@@ -16,7 +17,6 @@ use web_sys::{
 };
 
 use super::js::{error_text, f64_array, get, get_u32_or, object, set, u32_array};
-use super::pool::{now, Pool};
 use crate::render::{self, Frame, REFERENCE_HASH, REFERENCE_HEIGHT, REFERENCE_WIDTH};
 
 /// Size of the picture the page shows; the reference size is far smaller.
@@ -47,7 +47,7 @@ pub fn start() {
 
 struct App {
     window: Window,
-    pool: Rc<Pool>,
+    pool: Pool,
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     threads_input: HtmlInputElement,
@@ -101,7 +101,7 @@ impl App {
         threads_input.set_value_as_number(size.into());
         let app = Rc::new(App {
             window: window.clone(),
-            pool: Rc::new(pool),
+            pool,
             canvas,
             ctx,
             threads_input,
@@ -247,7 +247,7 @@ impl App {
                 }
             });
         };
-        hotswap_runtime::connect_threaded(rerender, EveryWorker(self.pool.clone()));
+        hotswap_runtime::connect_threaded(rerender, self.pool.clone());
     }
 
     /// Counts, in shared memory, one run per rayon thread at its safe point,
@@ -397,19 +397,6 @@ fn stats_line(timed: &Timed, pool_size: u32, frame_number: u32) -> String {
     )
 }
 
-/// The pool as the library sees it: where a patch must be loaded.
-struct EveryWorker(Rc<Pool>);
-
-impl hotswap_runtime::EveryThread for EveryWorker {
-    fn run_everywhere(
-        &self,
-        task: hotswap_runtime::ThreadTask,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>> {
-        let pool = self.0.clone();
-        Box::pin(async move { pool.on_every_worker(task).await })
-    }
-}
-
 fn stats(timed: &Timed, frame_number: u32) -> Object {
     let frame = &timed.frame;
     object(&[
@@ -444,6 +431,12 @@ fn call_hook(window: &Window, name: &str, arg: &JsValue) {
         _ if name == "mtReadyResolve" => set(window, "mtReady", Promise::resolve(arg)),
         _ => set(window, "mtReady", Promise::reject(arg)),
     }
+}
+
+fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
 }
 
 fn show_status(window: &Window, text: &str) {

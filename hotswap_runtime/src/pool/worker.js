@@ -1,4 +1,4 @@
-// One worker of the rayon pool (see src/web/pool.rs). Rust embeds this file
+// One worker of the rayon pool (see mod.rs next to it). Rust embeds this file
 // with `wasm_bindgen::link_to!`, so it ships inside the wasm-bindgen output
 // and needs no path of its own; the page sends it the URL of the JS glue.
 //
@@ -32,7 +32,7 @@ async function init({ id, role, glueUrl, module, memory, builder }) {
   }
   if (role === "thread") {
     // Rust posts "started" from rayon's start handler, then stays in rayon.
-    glue.pool_thread_run(builder);
+    glue.__hotswap_pool_thread_run(builder);
   } else {
     app = glue;
     self.postMessage({ kind: "ready", id });
@@ -78,7 +78,7 @@ async function loadGlue(glueUrl, module, memory) {
 
 function run({ id, job }) {
   try {
-    app.pool_dispatch(job);
+    app.__hotswap_pool_dispatch(job);
   } catch (e) {
     self.postMessage({ kind: "error", id, message: String(e) });
   }

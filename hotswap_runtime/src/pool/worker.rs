@@ -1,0 +1,40 @@
+//! What `worker.js` calls on a pool worker, and the way back to the page.
+//!
+//! Exported from the app's module under names no app would pick, because
+//! every `#[wasm_bindgen]` export of every crate shares the glue's namespace.
+
+use rayon::ThreadBuilder;
+use wasm_bindgen::prelude::*;
+use web_sys::DedicatedWorkerGlobalScope;
+
+use super::{handoff, Job, POOL};
+
+/// Runs one rayon thread on this worker, for the life of the pool.
+#[wasm_bindgen(js_name = __hotswap_pool_thread_run)]
+pub fn thread_run(builder: u32) {
+    // SAFETY: `builder` is the address `Pool::start`'s spawn handler sent in
+    // this worker's `init` message, and worker.js passes it here once.
+    let thread = unsafe { handoff::take::<ThreadBuilder>(builder) };
+    thread.run();
+}
+
+/// Runs one job the page posted to the dispatcher worker.
+#[wasm_bindgen(js_name = __hotswap_pool_dispatch)]
+pub fn dispatch(job: u32) -> Result<(), JsValue> {
+    // SAFETY: `job` is the address `Pool::submit` sent in a `run` message,
+    // and worker.js passes each `run` message's job here once.
+    let job = unsafe { handoff::take::<Job>(job) };
+    let pool = POOL
+        .get()
+        .ok_or("the dispatcher ran before the pool started")?;
+    job(pool);
+    Ok(())
+}
+
+/// Posts `message` to the page, from any worker (the page started them all).
+pub(super) fn post_to_page(message: &JsValue) {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    if let Err(err) = scope.post_message(message) {
+        web_sys::console::error_2(&"pool: cannot reach the page".into(), &err);
+    }
+}
