@@ -351,11 +351,7 @@ fn page_html(own: Option<&str>, package: &str) -> String {
 
 /// The layout guard's snapshot of every source file of the workspace crates.
 pub fn snapshot(workspace: &Workspace) -> Snapshot {
-    Snapshot::take(
-        source_dirs(workspace)
-            .iter()
-            .flat_map(|dir| rust_files(dir)),
-    )
+    Snapshot::take(source_dirs(workspace).iter().flat_map(rust_files))
 }
 
 /// Where the sources of the recorded workspace crates are: each package's
