@@ -87,7 +87,7 @@ impl LinkReport {
             once(
                 "unguarded",
                 "",
-                "the running program was linked without a layout snapshot (by an older hotswap-link?): a changed struct is patched, not rebuilt, until the next full build".to_string(),
+                "hotswap-link found no layout snapshot for the running program (see dx's trace output, `t`, for why): a changed struct is patched, not rebuilt, until the next full build".to_string(),
             );
         }
         for name in &self.initialiser_changed {
@@ -199,7 +199,7 @@ mod tests {
             first[0],
             "patch bound 2 statics and 1 thread-local to the running program (1.5 ms)"
         );
-        assert!(first[1].contains("without a layout snapshot"));
+        assert!(first[1].contains("no layout snapshot"));
         assert!(first[2].starts_with("static app::ID's initialiser changed"));
         assert!(first[3].starts_with("static app::NEW is new"));
         assert!(first[4].starts_with("2 statics declared beside others"));

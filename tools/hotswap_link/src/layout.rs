@@ -29,6 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use quote::ToTokens;
 use syn::{Attribute, Item, ItemMod};
@@ -102,13 +103,44 @@ fn collect(items: &[Item], path: &str, out: &mut Frozen, consts: &mut Vec<(Strin
                 )
             }
             Item::Const(c) => {
+                let mut c = c.clone();
+                strip_docs(&mut c.attrs);
                 consts.push((
                     format!("const {path}{}", c.ident),
                     c.to_token_stream().to_string(),
                 ));
                 continue;
             }
-            Item::Macro(m) if m.mac.path.is_ident("thread_local") => {
+            Item::Trait(t) => {
+                // `dyn Trait` values the program built hold vtables laid out
+                // by the trait's methods and their order; default bodies do
+                // not count.
+                let mut t = t.clone();
+                strip_docs(&mut t.attrs);
+                for item in &mut t.items {
+                    match item {
+                        syn::TraitItem::Fn(f) => {
+                            strip_docs(&mut f.attrs);
+                            f.default = None;
+                        }
+                        syn::TraitItem::Const(c) => {
+                            strip_docs(&mut c.attrs);
+                            c.default = None;
+                        }
+                        syn::TraitItem::Type(ty) => strip_docs(&mut ty.attrs),
+                        _ => {}
+                    }
+                }
+                (format!("trait {path}{}", t.ident), t.to_token_stream())
+            }
+            // `std::thread_local!` as well as `thread_local!`.
+            Item::Macro(m)
+                if m.mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|last| last.ident == "thread_local") =>
+            {
                 for (name, ty) in thread_locals(&m.mac.tokens) {
                     insert(out, format!("thread_local! {path}{name}"), ty);
                 }
@@ -176,7 +208,9 @@ fn thread_locals(tokens: &proc_macro2::TokenStream) -> Vec<(String, String)> {
 
 /// The first frozen item that `now` changes compared with `then`, as a
 /// sentence. New structs and statics are fine (nothing running has them); a
-/// new thread-local is not.
+/// new thread-local is not. One that is gone counts too: a type renamed or
+/// moved (and maybe changed on the way) looks like one removed and one new,
+/// and the running program may hold it.
 pub fn unpatchable_change(then: &Frozen, now: &Frozen) -> Option<String> {
     for (key, tokens) in now {
         match then.get(key) {
@@ -188,7 +222,9 @@ pub fn unpatchable_change(then: &Frozen, now: &Frozen) -> Option<String> {
             _ => {}
         }
     }
-    None
+    then.keys()
+        .find(|key| !now.contains_key(*key))
+        .map(|key| format!("{key} was removed, renamed or moved"))
 }
 
 /// The frozen items of a set of source files, as a running program was built
@@ -196,26 +232,43 @@ pub fn unpatchable_change(then: &Frozen, now: &Frozen) -> Option<String> {
 #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub files: BTreeMap<PathBuf, Frozen>,
+    /// Files saved after the build read them: what the program was built
+    /// from is unknown, so a patch is refused until the next build.
+    #[serde(default)]
+    pub stale: Vec<PathBuf>,
 }
 
 impl Snapshot {
-    /// Reads `files` now. A file that cannot be read or parsed is left out:
-    /// the build that reads it fails first.
-    pub fn take(files: impl IntoIterator<Item = PathBuf>) -> Snapshot {
-        let files = files
-            .into_iter()
-            .filter_map(|file| {
-                let items = frozen_items(&std::fs::read_to_string(&file).ok()?)?;
-                Some((file, items))
-            })
-            .collect();
-        Snapshot { files }
+    /// Reads `files` now, after a build that read them no later than
+    /// `built`: a file modified since is marked stale. A file that cannot be
+    /// read or parsed is left out: the build that reads it fails first.
+    pub fn take(files: impl IntoIterator<Item = PathBuf>, built: SystemTime) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for file in files {
+            let Ok(source) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            let modified = std::fs::metadata(&file).and_then(|m| m.modified());
+            if modified.is_ok_and(|modified| modified > built) {
+                snapshot.stale.push(file.clone());
+            }
+            if let Some(items) = frozen_items(&source) {
+                snapshot.files.insert(file, items);
+            }
+        }
+        snapshot
     }
 
     /// What a save of `file` changes that a patch cannot carry, as
     /// `<file>: struct Stats changed`. A file new since the snapshot only
     /// counts for a new thread-local.
     pub fn change_in(&self, file: &Path) -> Option<String> {
+        if self.stale.iter().any(|stale| stale == file) {
+            return Some(format!(
+                "{} was saved while the running program was being built, so its layout there is unknown",
+                shown(file)
+            ));
+        }
         let now = frozen_items(&std::fs::read_to_string(file).ok()?)?;
         let empty = Frozen::new();
         let then = self.files.get(file).unwrap_or(&empty);
@@ -224,7 +277,10 @@ impl Snapshot {
 
     /// The first change in any file of the snapshot (see [`Self::change_in`]).
     pub fn first_change(&self) -> Option<String> {
-        self.files.keys().find_map(|file| self.change_in(file))
+        self.stale
+            .iter()
+            .chain(self.files.keys())
+            .find_map(|file| self.change_in(file))
     }
 
     pub fn write(&self, path: &Path) -> Result<(), String> {
@@ -319,7 +375,9 @@ mod tests {
         static GREETING: &str = "hi";
         static mut TICKS: u64 = 0;
         thread_local! { static ID: Cell<u32> = const { Cell::new(0) }; }
+        std::thread_local! { static NAME: RefCell<String> = RefCell::new(String::new()); }
         mod inner { pub enum Mode { A, B } }
+        pub trait Shade { fn sky(&self) -> f32 { 0.5 } fn ground(&self) -> f32; }
         pub fn sky(y: f32) -> f32 { y * 0.5 }
     "#;
 
@@ -345,6 +403,11 @@ mod tests {
         assert_eq!(change("Cell::new(0)", "Cell::new(1)"), None);
         assert_eq!(change("/// Counters.", "/// Counters, kept."), None);
         assert_eq!(change("SPEED: f32 = 1.0", "SPEED: f32 = 2.0"), None);
+        assert_eq!(
+            change("const TILES", "/// How many.\n        const TILES"),
+            None
+        );
+        assert_eq!(change("{ 0.5 }", "{ 0.25 }"), None, "a default body");
     }
 
     #[test]
@@ -380,9 +443,29 @@ mod tests {
             ("A, B", "A, B, C", "enum inner::Mode changed"),
             ("ID: Cell<u32>", "ID: Cell<u64>", "thread_local! ID changed"),
             (
-                "thread_local! {",
-                "thread_local! { static MORE: u8 = 0;",
+                "        thread_local! {",
+                "        thread_local! { static MORE: u8 = 0;",
                 "thread_local! MORE is new",
+            ),
+            (
+                "NAME: RefCell<String>",
+                "NAME: RefCell<Vec<u8>>",
+                "thread_local! NAME changed",
+            ),
+            (
+                "fn ground(&self) -> f32;",
+                "fn ground(&self) -> f32; fn sea(&self) -> f32;",
+                "trait Shade changed",
+            ),
+            (
+                "pub struct Scene {",
+                "pub struct World {",
+                "struct Scene was removed, renamed or moved",
+            ),
+            (
+                "mod inner { pub enum Mode { A, B } }",
+                "pub enum Mode { A, B }",
+                "enum inner::Mode was removed, renamed or moved",
             ),
         ];
         for (from, to, said) in cases {
@@ -408,7 +491,7 @@ mod tests {
         std::fs::write(&app, "pub fn hello() -> u32 { 1 }").unwrap();
         let path = snapshot_path(&dir, "my-app.wasm");
         assert_eq!(path, dir.join("my_app.hotswap-layout.json"));
-        Snapshot::take([state.clone(), app.clone()])
+        Snapshot::take([state.clone(), app.clone()], SystemTime::now())
             .write(&path)
             .unwrap();
         let snapshot = Snapshot::read(&path).unwrap().unwrap();
@@ -424,6 +507,13 @@ mod tests {
         assert!(said.ends_with("state.rs: struct Stats changed"), "{said}");
 
         assert_eq!(Snapshot::read(&dir.join("none.json")).unwrap(), None);
+
+        // A file saved after the build read it: its layout there is unknown.
+        let before = SystemTime::now() - std::time::Duration::from_secs(60);
+        let stale = Snapshot::take([app.clone()], before);
+        assert_eq!(stale.stale, std::slice::from_ref(&app));
+        let said = stale.first_change().unwrap();
+        assert!(said.contains("app.rs was saved while"), "{said}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -283,17 +283,34 @@ pub fn wasm_base(output: &Path) -> Option<PathBuf> {
 /// The layout guard at dx's base link of `output`: records the items of the
 /// app's sources (cargo's dep-info `<output>.d` lists them) beside it, for
 /// [`check_layout`]. Returns how many files it read.
-pub fn record_layout(output: &Path) -> Result<usize, String> {
+pub fn record_layout(args: &[OsString], output: &Path) -> Result<usize, String> {
     let dep_info = output.with_extension("d");
     let listed = std::fs::read_to_string(&dep_info)
         .map_err(|e| format!("cannot read {}: {e}", dep_info.display()))?;
-    let (dir, exe) = output
-        .parent()
-        .zip(output.file_name().and_then(|n| n.to_str()))
+    let path = layout_snapshot_of(output)
         .ok_or_else(|| format!("{} is not a file's path", output.display()))?;
-    let snapshot = layout::Snapshot::take(layout::sources_in_dep_info(&listed));
-    snapshot.write(&layout::snapshot_path(dir, exe))?;
+    // rustc read the sources before it wrote the objects linked here: a
+    // source newer than the newest of them was saved after it was read.
+    let built = args
+        .iter()
+        .map(Path::new)
+        .filter(|arg| {
+            let arg = arg.to_string_lossy();
+            arg.ends_with(".o") || arg.ends_with(".a") || arg.ends_with(".rlib")
+        })
+        .filter_map(|input| std::fs::metadata(input).and_then(|m| m.modified()).ok())
+        .max()
+        .unwrap_or_else(std::time::SystemTime::now);
+    let snapshot = layout::Snapshot::take(layout::sources_in_dep_info(&listed), built);
+    snapshot.write(&path)?;
     Ok(snapshot.files.len())
+}
+
+/// Where dx's base link of `output` keeps its layout snapshot.
+pub fn layout_snapshot_of(output: &Path) -> Option<PathBuf> {
+    let dir = output.parent()?;
+    let exe = output.file_name()?.to_str()?;
+    Some(layout::snapshot_path(dir, exe))
 }
 
 /// The layout guard at dx's link of the patch `output`: `Err` names the first

@@ -22,11 +22,15 @@ fn main() -> ExitCode {
     match link {
         Link::Plain => real_link(&args),
         Link::DxBase { output } => {
+            // A snapshot left by an earlier build must not stand for this one.
+            if let Some(old) = hotswap_link::layout_snapshot_of(&output) {
+                let _ = std::fs::remove_file(old);
+            }
             let status = real_link(&args);
             if status == ExitCode::SUCCESS {
-                // Without a snapshot every later patch is linked unguarded:
-                // say so, but the app itself is fine.
-                match hotswap_link::record_layout(&output) {
+                // Without a snapshot every later patch is linked unguarded
+                // (and the runtime says so), but the app itself is fine.
+                match hotswap_link::record_layout(&args, &output) {
                     Ok(files) => trace(&format!("layout snapshot of {files} files")),
                     Err(e) => eprintln!(
                         "hotswap-link: layout changes will not be caught until the next full build: {e}"

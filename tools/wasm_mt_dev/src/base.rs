@@ -96,6 +96,8 @@ pub struct Base {
 
 pub fn build(config: &Config) -> Result<Base, BuildError> {
     let started = std::time::Instant::now();
+    // A source saved after this moment may not be what the build compiled.
+    let build_started = std::time::SystemTime::now();
     let linked_path = cargo_build(config)?;
     let linked = std::fs::read(&linked_path)?;
     let linked_view = ModuleView::parse(&linked)?;
@@ -141,7 +143,7 @@ pub fn build(config: &Config) -> Result<Base, BuildError> {
         records,
         hotpatch_dir: config.hotpatch_dir(),
     };
-    let frozen = snapshot(&workspace);
+    let frozen = snapshot(&workspace, build_started);
     say(format!(
         "base built in {:.1}s: build id {build_id}, {} table slots, {} data symbols, {} thread-locals",
         started.elapsed().as_secs_f64(),
@@ -350,8 +352,8 @@ fn page_html(own: Option<&str>, package: &str) -> String {
 }
 
 /// The layout guard's snapshot of every source file of the workspace crates.
-pub fn snapshot(workspace: &Workspace) -> Snapshot {
-    Snapshot::take(source_dirs(workspace).iter().flat_map(rust_files))
+pub fn snapshot(workspace: &Workspace, built: std::time::SystemTime) -> Snapshot {
+    Snapshot::take(source_dirs(workspace).iter().flat_map(rust_files), built)
 }
 
 /// Where the sources of the recorded workspace crates are: each package's
