@@ -291,12 +291,13 @@ pub fn record_layout(args: &[OsString], output: &Path) -> Result<usize, String> 
         .ok_or_else(|| format!("{} is not a file's path", output.display()))?;
     // rustc read the sources before it wrote the objects linked here: a
     // source newer than the newest of them was saved after it was read.
+    // (Only rustc's outputs: dx writes its `libdeps-*.a` just before this link.)
     let built = args
         .iter()
         .map(Path::new)
         .filter(|arg| {
             let arg = arg.to_string_lossy();
-            arg.ends_with(".o") || arg.ends_with(".a") || arg.ends_with(".rlib")
+            arg.ends_with(".rcgu.o") || arg.ends_with(".rlib")
         })
         .filter_map(|input| std::fs::metadata(input).and_then(|m| m.modified()).ok())
         .max()
