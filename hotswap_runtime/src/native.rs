@@ -94,32 +94,73 @@ fn run<P: Platform>(session: &Session<P>, endpoint: &str, url: &str) {
 /// which this one arrives, until its main loop next wakes. Until then it
 /// patches with the old process's addresses (`hotswap-link` refuses such a
 /// patch, and dx rebuilds again). A line on stdout wakes that loop, so one is
-/// printed shortly after connecting, once dx has had time to see the close.
-struct Nudge(bool);
+/// printed shortly after connecting, once dx has had time to see the close,
+/// and again a little later (see [`NUDGES`]) in case dx saw it later still
+/// (a loaded machine), until dx sends anything: a frame shows it has us.
+struct Nudge {
+    opened: Instant,
+    /// How many lines are printed.
+    printed: usize,
+}
 
-const NUDGE_AFTER: Duration = Duration::from_millis(300);
+/// When the lines are printed, after connecting (while dx has sent nothing).
+const NUDGES: [Duration; 3] = [
+    Duration::from_millis(300),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
+/// How long to wait for the next line once `printed` are out, `elapsed` after
+/// connecting; `None` once all are. Never zero (not a valid read timeout).
+fn next_nudge(printed: usize, elapsed: Duration) -> Option<Duration> {
+    let at = NUDGES.get(printed)?;
+    Some(at.saturating_sub(elapsed).max(Duration::from_millis(1)))
+}
 
 type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
 
 impl Nudge {
     fn arm(socket: &mut Socket) -> Nudge {
-        Nudge(set_read_timeout(socket, Some(NUDGE_AFTER)))
+        let mut nudge = Nudge {
+            opened: Instant::now(),
+            printed: 0,
+        };
+        nudge.rearm(socket);
+        nudge
     }
 
-    /// Whether `read` was the armed timeout (and the line is now printed).
+    /// Wait for the next line, or for good once none is left (or it cannot time out).
+    fn rearm(&mut self, socket: &mut Socket) {
+        let wait = next_nudge(self.printed, self.opened.elapsed());
+        if !set_read_timeout(socket, wait) {
+            self.printed = NUDGES.len();
+        }
+    }
+
+    /// Whether `read` was the armed timeout (and a line is now printed).
+    /// Any frame from dx stops the lines.
     fn fired(
         &mut self,
         socket: &mut Socket,
         read: &tungstenite::Result<tungstenite::Message>,
     ) -> bool {
-        let timed_out = matches!(read, Err(tungstenite::Error::Io(e))
-            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
-        if !(self.0 && timed_out) {
+        if self.printed >= NUDGES.len() {
             return false;
         }
-        self.0 = false;
-        set_read_timeout(socket, None);
-        println!("hotswap_runtime: waiting for patches");
+        let timed_out = matches!(read, Err(tungstenite::Error::Io(e))
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+        if !timed_out {
+            if read.is_ok() {
+                self.printed = NUDGES.len();
+                set_read_timeout(socket, None);
+            }
+            return false;
+        }
+        if self.opened.elapsed() >= NUDGES[self.printed] {
+            self.printed += 1;
+            println!("hotswap_runtime: waiting for patches");
+        }
+        self.rearm(socket);
         true
     }
 }
@@ -202,6 +243,18 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
     use std::time::Duration;
+
+    #[test]
+    fn the_nudges_back_off_then_stop() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_nudge(0, Duration::ZERO), Some(ms(300)));
+        assert_eq!(next_nudge(1, ms(300)), Some(ms(700)));
+        assert_eq!(next_nudge(2, ms(1000)), Some(ms(2000)));
+        assert_eq!(next_nudge(3, ms(3000)), None);
+        // Late (a busy thread): due at once, yet never a zero timeout.
+        assert_eq!(next_nudge(1, ms(1500)), Some(ms(1)));
+        assert!(NUDGES.windows(2).all(|pair| pair[0] < pair[1]));
+    }
 
     #[test]
     fn static_tls_exhaustion_comes_with_advice() {

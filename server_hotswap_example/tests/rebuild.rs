@@ -161,6 +161,12 @@ fn a_rebuild_fails_no_request_keeps_the_counters_and_tells_websockets() {
     drop(ws);
 
     step("dx killed: neither the server nor the process that keeps its socket stays behind");
+    // Found by what `ps` shows for it; without one, its exit below would prove nothing.
+    let holder = format!("keeps 127.0.0.1:{port} open");
+    assert!(
+        processes().iter().any(|args| args.contains(&holder)),
+        "no process shows {holder:?} while dx runs: the holder is not running, or is named otherwise"
+    );
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &dx.pid().to_string()])
         .status()
@@ -171,7 +177,6 @@ fn a_rebuild_fails_no_request_keeps_the_counters_and_tells_websockets() {
             .is_err()
             .then_some(())
     });
-    let holder = format!("keeps 127.0.0.1:{port} open");
     wait_until("the holder to exit", PATCH, || {
         (!processes().iter().any(|args| args.contains(&holder))).then_some(())
     });

@@ -20,7 +20,7 @@ pub(super) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
         return TcpListener::bind(addr);
     };
     let name = socket_name(addr);
-    let listener = match claim(&name, &session) {
+    let listener = match claim(&name, &session, addr) {
         Ok(listener) => {
             tracing::info!("listening on {addr} with the socket the previous process left: connections made meanwhile waited");
             listener
@@ -30,6 +30,13 @@ pub(super) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
                 std::io::ErrorKind::AddrInUse,
                 format!("the port is not free: {why}"),
             ))
+        }
+        Err(Claim::Untrusted(why)) => {
+            // The name is taken, so no holder of ours can have it either.
+            tracing::warn!(
+                "binding {addr} without a holder (it will close while dx rebuilds the app): {why}"
+            );
+            TcpListener::bind(addr).map_err(in_use)?
         }
         Err(Claim::NoHolder) => {
             let listener = TcpListener::bind(addr).map_err(in_use)?;
@@ -61,21 +68,66 @@ enum Claim {
     NoHolder,
     /// A holder answered but will not give it (another dx session's).
     Refused(String),
+    /// Whatever answers on the name is not a holder of ours: another user's
+    /// process (the abstract name is open to all), or it handed a socket
+    /// that is not a listener on `addr`. It is neither asked nor believed.
+    Untrusted(String),
 }
 
-fn claim(name: &str, session: &str) -> Result<TcpListener, Claim> {
+fn claim(name: &str, session: &str, addr: SocketAddr) -> Result<TcpListener, Claim> {
     let address =
         std::os::unix::net::SocketAddr::from_abstract_name(name).map_err(|_| Claim::NoHolder)?;
     let stream = UnixStream::connect_addr(&address).map_err(|_| Claim::NoHolder)?;
+    // Before the session's path goes out: only a process of this user may hear it.
+    let owner = rustix::net::sockopt::socket_peercred(&stream)
+        .map(|peer| peer.uid)
+        .map_err(|err| Claim::Untrusted(format!("cannot tell who answers on {name}: {err}")))?;
+    check_owner(owner, rustix::process::getuid()).map_err(Claim::Untrusted)?;
     let _ = stream.set_read_timeout(Some(HOLDER_START));
     let answer = wire::send(&stream, format!("claim\n{session}").as_bytes(), None)
         .and_then(|()| wire::recv(&stream));
     match answer {
-        Ok((reply, Some(fd))) if reply == b"Y" => Ok(TcpListener::from(fd)),
+        Ok((reply, Some(fd))) if reply == b"Y" => {
+            let listener = TcpListener::from(fd);
+            check_listener(&listener, addr).map_err(Claim::Untrusted)?;
+            Ok(listener)
+        }
         Ok((reply, _)) => Err(Claim::Refused(reply_text(&reply))),
         // A holder that is going away: as if there were none.
         Err(_) => Err(Claim::NoHolder),
     }
+}
+
+/// The process that bound the holder's name must be this user's.
+fn check_owner(owner: rustix::process::Uid, own: rustix::process::Uid) -> Result<(), String> {
+    if owner == own {
+        return Ok(());
+    }
+    Err(format!(
+        "the name its holder would answer on is taken by another user (uid {}, not {})",
+        owner.as_raw(),
+        own.as_raw()
+    ))
+}
+
+/// The socket handed over must be a TCP listener on `addr` (any port if its port is 0).
+fn check_listener(listener: &TcpListener, addr: SocketAddr) -> Result<(), String> {
+    let listening = rustix::net::sockopt::socket_acceptconn(listener).unwrap_or(false);
+    let bound = listener.local_addr().ok();
+    let matches = bound.is_some_and(|bound| {
+        bound.ip() == addr.ip() && (addr.port() == 0 || bound.port() == addr.port())
+    });
+    if listening && matches {
+        return Ok(());
+    }
+    let what = match bound {
+        Some(bound) if listening => format!("a listener on {bound}"),
+        Some(bound) => format!("a socket on {bound} that does not listen"),
+        None => "something that is not a TCP socket".to_string(),
+    };
+    Err(format!(
+        "the holder handed {what}, not a listener on {addr}"
+    ))
 }
 
 /// Start a holder and give it `listener`; returns once it has it.
@@ -138,4 +190,71 @@ fn in_use(err: std::io::Error) -> std::io::Error {
         err.kind(),
         "the port is in use by another program (not by this app earlier in this dx session)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::Uid;
+
+    #[test]
+    fn a_name_bound_by_another_user_is_not_trusted() {
+        let own = rustix::process::getuid();
+        assert_eq!(check_owner(own, own), Ok(()));
+        let other = Uid::from_raw(own.as_raw().wrapping_add(1));
+        let err = check_owner(other, own).unwrap_err();
+        assert!(err.contains("another user"), "{err}");
+    }
+
+    #[test]
+    fn only_a_listener_on_the_address_asked_for_is_taken() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let bound = listener.local_addr().unwrap();
+        assert_eq!(check_listener(&listener, bound), Ok(()));
+        assert_eq!(
+            check_listener(&listener, "127.0.0.1:0".parse().unwrap()),
+            Ok(())
+        );
+        let other_port = SocketAddr::new(bound.ip(), bound.port().wrapping_add(1).max(1));
+        assert!(check_listener(&listener, other_port).is_err());
+        let other_ip = SocketAddr::new("0.0.0.0".parse().unwrap(), bound.port());
+        assert!(check_listener(&listener, other_ip).is_err());
+    }
+
+    #[test]
+    fn a_holder_that_hands_the_wrong_socket_is_not_believed() {
+        let wanted: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let name = format!("hotswap_runtime/test/{}/wrong-socket", std::process::id());
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
+        let fake = UnixListener::bind_addr(&address).unwrap();
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let answering = std::thread::spawn(move || {
+            let (stream, _) = fake.accept().unwrap();
+            let (request, _) = wire::recv(&stream).unwrap();
+            assert_eq!(request, b"claim\n/tmp/session-a");
+            wire::send(&stream, b"Y", Some(other.as_fd())).unwrap();
+        });
+        match claim(&name, "/tmp/session-a", wanted) {
+            Err(Claim::Untrusted(why)) => assert!(why.contains("not a listener on"), "{why}"),
+            Ok(_) => panic!("the wrong socket was taken"),
+            Err(_) => panic!("not told it was the wrong socket"),
+        }
+        answering.join().unwrap();
+    }
+
+    #[test]
+    fn a_listener_that_is_not_listening_is_not_taken() {
+        // A bound TCP socket that never listens, as a confused peer might hand.
+        let socket = rustix::net::socket(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::STREAM,
+            None,
+        )
+        .unwrap();
+        rustix::net::bind(&socket, &"127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap();
+        let listener = TcpListener::from(socket);
+        let bound = listener.local_addr().unwrap();
+        let err = check_listener(&listener, bound).unwrap_err();
+        assert!(err.contains("does not listen"), "{err}");
+    }
 }

@@ -10,11 +10,19 @@
 //! 3. if the app never asked for one, the process ends as `SIGTERM` would
 //!    have ended it: nobody else would stop it.
 //!
-//! A second `SIGTERM` ends the process at once.
+//! A second `SIGTERM` ends the process, once the first one's save is done
+//! (both are handled in turn on the same thread).
+//!
+//! When dx dies instead, the same happens without the save, and the process
+//! ends [`DX_GONE_GRACE`] later if the app has not finished by then: dx's
+//! `SIGKILL` one second after its `SIGTERM` bounds a drain, and a dead dx
+//! sends none, so a long request (server-sent events, a long poll) would
+//! otherwise keep the port for good.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use signal_hook::consts::SIGTERM;
 
@@ -22,6 +30,9 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 static SUBSCRIBED: AtomicBool = AtomicBool::new(false);
 static WAKERS: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
 static CAUGHT: OnceLock<bool> = OnceLock::new();
+
+/// How long an app that drains by itself has once dx is gone.
+const DX_GONE_GRACE: Duration = Duration::from_secs(2);
 
 /// Catch `SIGTERM` from now on, once per process, when dx started it.
 /// Returns whether it is caught.
@@ -105,6 +116,11 @@ fn stop(why: Why) {
     );
     wakers.into_iter().for_each(Waker::wake);
     if !SUBSCRIBED.load(Ordering::SeqCst) {
+        end_as_sigterm();
+    }
+    if why == Why::DxGone {
+        // The app drains by itself, but nobody will kill it if it never finishes.
+        std::thread::sleep(DX_GONE_GRACE);
         end_as_sigterm();
     }
 }
