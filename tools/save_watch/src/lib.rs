@@ -213,7 +213,13 @@ impl Watch {
             Heard::Queued => self.move_stage(Stage::Seen, Stage::Queued, now),
             Heard::PatchStarted => self.move_stage(Stage::Seen, Stage::Building, now),
             Heard::Compiling(package) => {
-                for save in self.saves.iter_mut().filter(|save| save.package == package) {
+                // cargo may rebuild an unwatched crate on the way, but dx's
+                // patch leaves it out: that is no answer.
+                for save in self
+                    .saves
+                    .iter_mut()
+                    .filter(|save| save.package == package && !save.unwatched)
+                {
                     save.compiled = true;
                 }
             }
@@ -305,8 +311,14 @@ impl Watch {
         }
     }
 
+    /// A save in a crate dx does not watch is never queued or built by dx
+    /// (only a full rebuild takes it in): it stays where it is.
     fn move_stage(&mut self, from: Stage, to: Stage, now: Instant) {
-        for save in self.saves.iter_mut().filter(|save| save.stage == from) {
+        for save in self
+            .saves
+            .iter_mut()
+            .filter(|save| save.stage == from && !save.unwatched)
+        {
             save.stage = to;
             save.since = now;
         }
@@ -910,6 +922,25 @@ mod tests {
         assert_eq!(reports.len(), 1);
         assert!(reports[0].contains("does not watch plural"));
         assert!(reports[0].contains("#5314"));
+    }
+
+    #[test]
+    fn a_patch_of_another_file_does_not_answer_a_save_dx_does_not_watch() {
+        let (mut watch, t0) = started();
+        let plural = Source {
+            package: "plural".into(),
+            watched: false,
+            lib_of_binary: false,
+        };
+        watch.saved("plural/src/lib.rs", 5, &plural, at(t0, 1));
+        // A save of app.rs just before (seen by dx) is patched just after.
+        watch.saved("src/app.rs", 3, &app(), at(t0, 1));
+        watch.heard(Heard::PatchStarted, at(t0, 1));
+        watch.heard(Heard::Compiling("plural".into()), at(t0, 2));
+        watch.heard(Heard::Patched, at(t0, 2));
+        let reports = watch.due(at(t0, 7));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].contains("does not watch plural"));
     }
 
     #[test]
