@@ -293,6 +293,28 @@ impl Dx {
         saved
     }
 
+    /// Make a save dx will not answer (`save` writes it) and wait for
+    /// `save_watch`'s line about `file` (a dx started with
+    /// [`Dx::serve_watched`]), which must contain each of `says`. Returns it.
+    pub fn save_expecting_unanswered(
+        &mut self,
+        file: &str,
+        says: &[&str],
+        save: impl FnOnce(),
+    ) -> String {
+        let needle = format!("dx did not react to the save of {file}");
+        let seen = self.count(&needle);
+        save();
+        let line = self.wait_for_line(&needle, seen, Duration::from_secs(300));
+        for said in says {
+            assert!(
+                line.contains(said),
+                "save_watch's line should say {said:?}: {line}"
+            );
+        }
+        line
+    }
+
     /// How many times an app has connected so far (one per process dx started).
     pub fn app_connections(&self) -> usize {
         self.count(APP_CONNECTED)

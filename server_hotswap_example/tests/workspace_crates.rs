@@ -98,19 +98,16 @@ fn a_save_in_a_direct_library_crate_patches_and_one_in_an_indirect_crate_gets_a_
     std::fs::write(&app, format!("{app_text}\n// a comment\n")).unwrap();
 
     eprintln!("saving plural/src/lib.rs (a dependency of a dependency)");
-    scratch.edit(
+    dx.save_expecting_unanswered(
         "plural/src/lib.rs",
-        "format!(\"{n} {noun}s\")",
-        "format!(\"{n} {noun}s (patched plural)\")",
-    );
-    let line = dx.wait_for_line(
-        "dx did not react to the save of plural/src/lib.rs",
-        0,
-        PATCH,
-    );
-    assert!(
-        line.contains("does not watch plural") && line.contains("#5314"),
-        "the line names the limit: {line}"
+        &["does not watch plural", "#5314"],
+        || {
+            scratch.edit(
+                "plural/src/lib.rs",
+                "format!(\"{n} {noun}s\")",
+                "format!(\"{n} {noun}s (patched plural)\")",
+            )
+        },
     );
     assert_eq!(
         dx.count("dx did not react"),
