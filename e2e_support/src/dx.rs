@@ -315,6 +315,23 @@ impl Dx {
         line
     }
 
+    /// Save an edit in `plural`, the workspace crate both examples reach
+    /// only through another (`summary`, `tally`): dx 0.7.10 does not watch
+    /// it (dioxus #5314), and `save_watch` must say so.
+    pub fn save_in_unwatched_plural(&mut self, scratch: &Scratch) -> String {
+        self.save_expecting_unanswered(
+            "plural/src/lib.rs",
+            &["does not watch plural", "#5314"],
+            || {
+                scratch.edit(
+                    "plural/src/lib.rs",
+                    "format!(\"{n} {noun}s\")",
+                    "format!(\"{n} {noun}s (patched plural)\")",
+                )
+            },
+        )
+    }
+
     /// How many times an app has connected so far (one per process dx started).
     pub fn app_connections(&self) -> usize {
         self.count(APP_CONNECTED)
