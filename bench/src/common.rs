@@ -14,12 +14,17 @@ macro_rules! progress {
 
 /// How many measured edits each mode gets (`BENCH_RUNS`, default 10).
 pub fn runs() -> usize {
-    match std::env::var("BENCH_RUNS") {
+    count_from_env("BENCH_RUNS", 10)
+}
+
+/// A positive count from the environment variable `name`, or `default`.
+pub fn count_from_env(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
         Ok(text) => match text.parse() {
-            Ok(runs) if runs > 0 => runs,
-            _ => panic!("BENCH_RUNS={text:?} is not a positive number"),
+            Ok(count) if count > 0 => count,
+            _ => panic!("{name}={text:?} is not a positive number"),
         },
-        Err(_) => 10,
+        Err(_) => default,
     }
 }
 

@@ -19,13 +19,7 @@ const THREADS: [u32; 2] = [1, 2];
 
 /// `BENCH_MT_RUNS` (default 7).
 fn runs() -> u32 {
-    match std::env::var("BENCH_MT_RUNS") {
-        Ok(text) => match text.parse() {
-            Ok(runs) if runs > 0 => runs,
-            _ => panic!("BENCH_MT_RUNS={text:?} is not a positive number"),
-        },
-        Err(_) => 7,
-    }
+    crate::common::count_from_env("BENCH_MT_RUNS", 7) as u32
 }
 
 pub fn run() {

@@ -28,7 +28,7 @@ use e2e_support::ws::Socket;
 use e2e_support::{free_port, http, Dx, Scratch};
 use serde_json::{json, Value};
 
-use crate::common::{load_average, ms, poll, round, runs, write_report, Summary, Table};
+use crate::common::{count_from_env, load_average, ms, poll, round, write_report, Summary, Table};
 use crate::progress;
 use crate::settings::{remove_section, HOST_SECTION};
 
@@ -91,7 +91,8 @@ struct Run {
 }
 
 pub fn run() {
-    let runs = runs_or(3);
+    // Each run is a first build and a rebuild per setup: fewer than the patch benchmarks.
+    let runs = count_from_env("BENCH_RUNS", 3);
     progress!(
         "{runs} run(s) of each setup, interleaved; load average {}",
         load_average()
@@ -185,14 +186,6 @@ pub fn run() {
     );
     report.insert("load_average".into(), Value::String(load_average()));
     write_report("rebuild", &Value::Object(report));
-}
-
-fn runs_or(default: usize) -> usize {
-    if std::env::var_os("BENCH_RUNS").is_some() {
-        runs()
-    } else {
-        default
-    }
 }
 
 fn close_text(code: Option<Option<u16>>) -> String {
