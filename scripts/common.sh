@@ -20,3 +20,16 @@ check_nightly() {
   rustup +nightly target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
     die "nightly has no wasm32-unknown-unknown target: run scripts/setup (or: rustup +nightly target add wasm32-unknown-unknown)"
 }
+
+# Free space, checked before a long build rather than met as "No space left on
+# device" half an hour in. A first `scripts/test` builds about 12 GB: target/
+# (5 GB), the scratch copies and new apps the end-to-end tests build in the
+# temporary folder (6 GB), dx's and the nightly toolchain's additions. Later
+# runs reuse all of it and grow by little.
+check_disk() {
+  local tmp="${TMPDIR:-/tmp}" need_gb=12 free_gb
+  [ -d "$ROOT/target" ] && need_gb=3
+  free_gb="$(df -Pk "$ROOT" "$tmp" | awk 'NR > 1 { gb = int($4 / 1048576); if (min == "" || gb < min) min = gb } END { print min }')"
+  [ "$free_gb" -ge "$need_gb" ] ||
+    die "only ${free_gb} GB free on $ROOT or $tmp; scripts/test needs about ${need_gb} GB there: free some space (or point TMPDIR at a larger disk) and rerun"
+}
