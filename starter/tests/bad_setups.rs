@@ -79,6 +79,37 @@ fn each_bad_setup_gets_one_line() {
     );
 }
 
+/// The threaded app's `./dev` runs `wasm_mt_dev`, not dx: it checks that
+/// tool (installed, of the library's version) and the wasm-bindgen CLI.
+#[test]
+fn each_bad_setup_of_a_threaded_page_gets_one_line() {
+    let threads = App::create("mt", "bad_setup_threads");
+    let ready = check(&threads, &tools(&threads, "good", &[]), &[]);
+    assert!(ready.ok && ready.stdout.contains("ready"), "{ready:?}");
+
+    let old_tool = tools(
+        &threads,
+        "old_mt_dev",
+        &[("wasm_mt_dev", "wasm_mt_dev 0.0.9")],
+    );
+    check(&threads, &old_tool, &[]).fails_with(&format!(
+        "wasm_mt_dev is 0.0.9 but hotswap_runtime is {}: run hotswap's scripts/setup",
+        runtime_version()
+    ));
+    let no_tool = tools(&threads, "no_mt_dev", &[]);
+    stand_in(&no_tool, "wasm_mt_dev", "exit 127");
+    check(&threads, &no_tool, &[])
+        .fails_with("wasm_mt_dev not found (wasm_mt_dev): run hotswap's scripts/setup");
+
+    let other_cli = tools(
+        &threads,
+        "other_cli",
+        &[("wasm-bindgen", "wasm-bindgen 0.2.100")],
+    );
+    check(&threads, &other_cli, &[])
+        .fails_with("wasm-bindgen CLI is 0.2.100 but Cargo.lock has wasm-bindgen 0.2.127");
+}
+
 /// A toolchain that names symbols with the v0 scheme builds the app, and dx
 /// then reports patches whose code never runs: `./dev` refuses it. The
 /// stand-in rustc answers the probe with a v0 name and hands everything else
@@ -124,6 +155,25 @@ fn a_new_app_pins_its_toolchain() {
     assert!(
         active.starts_with("1.95.0") && active.contains(&*pin.to_string_lossy()),
         "the app's toolchain should come from {}: rustup says {active:?}",
+        pin.display()
+    );
+}
+
+/// The threaded app pins nightly: shared memory needs std rebuilt with atomics.
+#[test]
+fn a_new_threaded_app_pins_nightly() {
+    let threads = App::create("mt", "pinned_threads");
+    let output = Command::new("rustup")
+        .args(["show", "active-toolchain"])
+        .current_dir(&threads.root)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output()
+        .expect("cannot run rustup");
+    let active = String::from_utf8_lossy(&output.stdout);
+    let pin = threads.path("rust-toolchain.toml");
+    assert!(
+        active.starts_with("nightly") && active.contains(&*pin.to_string_lossy()),
+        "the app's toolchain should be nightly, from {}: rustup says {active:?}",
         pin.display()
     );
 }
@@ -239,17 +289,19 @@ fn runtime_version() -> &'static str {
 }
 
 /// A folder of stand-in tools that answer `--version` like the right ones
-/// (dx 0.7.10, wasm-bindgen 0.2.127, esbuild 0.27.3, the hotswap-link of this
-/// workspace), except for `versions`.
+/// (dx 0.7.10, wasm-bindgen 0.2.127, esbuild 0.27.3, the hotswap-link and
+/// wasm_mt_dev of this workspace), except for `versions`.
 fn tools(app: &App, name: &str, versions: &[(&str, &str)]) -> PathBuf {
     let bin = app.path("target/stand-ins").join(name);
     std::fs::create_dir_all(&bin).unwrap();
     let link = format!("hotswap-link {}", runtime_version());
+    let mt_dev = format!("wasm_mt_dev {}", runtime_version());
     for (tool, version) in [
         ("dx", "dioxus 0.7.10 (stand-in)"),
         ("wasm-bindgen", "wasm-bindgen 0.2.127"),
         ("esbuild", "0.27.3"),
         ("hotswap-link", link.as_str()),
+        ("wasm_mt_dev", mt_dev.as_str()),
     ] {
         let version = versions
             .iter()
