@@ -87,7 +87,8 @@ impl Page {
             .iter()
             .map(|(thread, [r, g, b])| format!("thread {thread}: #{r:02x}{g:02x}{b:02x}"))
             .collect();
-        show(&answers.join(" · "));
+        let answers = answers.join(" · ");
+        show(&format!("Each thread's colour for the centre: {answers}"));
         Ok(())
     }
 }
