@@ -11,16 +11,6 @@ source "$ROOT/templates/dev-lib.sh"
 # dx must never fetch tools at run time (this machine reaches package registries only).
 export NO_DOWNLOADS=1
 
-# The threaded example needs nightly with rust-src (it rebuilds std with atomics).
-check_nightly() {
-  rustup run nightly rustc --version >/dev/null 2>&1 ||
-    die "no nightly toolchain: run scripts/setup (or: rustup toolchain install nightly)"
-  rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src' ||
-    die "nightly has no rust-src, which -Zbuild-std needs: run scripts/setup (or: rustup +nightly component add rust-src)"
-  rustup +nightly target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
-    die "nightly has no wasm32-unknown-unknown target: run scripts/setup (or: rustup +nightly target add wasm32-unknown-unknown)"
-}
-
 # Free space, checked before a long build rather than met as "No space left on
 # device" half an hour in. A first `scripts/test` builds about 12 GB: target/
 # (5 GB), the scratch copies and new apps the end-to-end tests build in the

@@ -145,11 +145,39 @@ check_symbol_mangling() {
 # hotswap_runtime, patched code would count in copies of its own. HOTSWAP_LINK
 # names another build of it (the linker script there prefers it).
 check_hotswap_link() {
-  local lock="${1:-Cargo.lock}" link="${HOTSWAP_LINK:-hotswap-link}" want have
-  have="$("$link" --version 2>/dev/null | awk '{print $2}' || true)"
+  check_released_with_runtime "${HOTSWAP_LINK:-hotswap-link}" hotswap-link hotswap_link \
+    "without it every patch gets its own copy of each static" "${1:-Cargo.lock}"
+}
+
+# wasm_mt_dev (hotswap's tools/wasm_mt_dev, which its scripts/setup installs)
+# builds, serves and patches a page whose threads share one memory; its page
+# loader and the app's hotswap_runtime are one contract, so their versions
+# must match. WASM_MT_DEV names another build of it.
+check_wasm_mt_dev() {
+  check_released_with_runtime "${WASM_MT_DEV:-wasm_mt_dev}" wasm_mt_dev wasm_mt_dev \
+    "it is what builds, serves and hot-patches a threaded page" "${1:-Cargo.lock}"
+}
+
+# A tool of hotswap's released together with hotswap_runtime: installed, and
+# of the version the app's Cargo.lock has. Arguments: the command, its name,
+# its folder under hotswap's tools/, what is lost without it, the lock file.
+check_released_with_runtime() {
+  local command="$1" name="$2" folder="$3" without="$4" lock="$5" want have
+  have="$("$command" --version 2>/dev/null | awk '{print $2}' || true)"
   [ -n "$have" ] ||
-    die "hotswap-link not found ($link): run hotswap's scripts/setup (or: cargo install --path <hotswap>/tools/hotswap_link --locked); without it every patch gets its own copy of each static"
+    die "$name not found ($command): run hotswap's scripts/setup (or: cargo install --path <hotswap>/tools/$folder --locked); $without"
   want="$(awk '/^name = "hotswap_runtime"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$lock" 2>/dev/null || true)"
   [ -z "$want" ] || [ "$have" = "$want" ] ||
-    die "hotswap-link is $have but hotswap_runtime is $want: run hotswap's scripts/setup to install the matching wrapper"
+    die "$name is $have but hotswap_runtime is $want: run hotswap's scripts/setup to install the matching $name"
+}
+
+# Threads that share one wasm memory need nightly with rust-src (std is
+# rebuilt with atomics) and its wasm32 target.
+check_nightly() {
+  rustup run nightly rustc --version >/dev/null 2>&1 ||
+    die "no nightly toolchain: run hotswap's scripts/setup (or: rustup toolchain install nightly)"
+  rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src' ||
+    die "nightly has no rust-src, which -Zbuild-std needs: run hotswap's scripts/setup (or: rustup +nightly component add rust-src)"
+  rustup +nightly target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
+    die "nightly has no wasm32-unknown-unknown target: run hotswap's scripts/setup (or: rustup +nightly target add wasm32-unknown-unknown)"
 }

@@ -194,13 +194,10 @@ impl Dx {
         // folder) come first on PATH.
         let link = crate::hotswap_link();
         crate::save_watch();
-        let mut path = std::ffi::OsString::from(link.parent().unwrap());
-        path.push(":");
-        path.push(std::env::var_os("PATH").unwrap_or_default());
         command
             .env("NO_COLOR", "1")
             .env("CARGO_TERM_COLOR", "never")
-            .env("PATH", path);
+            .env("PATH", crate::tools::path_with(link.parent().unwrap()));
         let process = LoggedProcess::spawn(
             &mut command,
             "dx",

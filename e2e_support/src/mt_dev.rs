@@ -1,12 +1,13 @@
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::process::LoggedProcess;
 use crate::{e2e_dir, Scratch};
 
-/// A running `wasm_mt_dev`, the threaded example's dev server (what
-/// `scripts/dev mt` starts), on a scratch workspace. Its log is in
-/// `target/e2e/<name>-wasm_mt_dev.log`; dropping it stops it.
+/// A running `wasm_mt_dev`, the dev server of threaded pages (what
+/// `scripts/dev mt` and the `./dev` of a `scripts/new mt` app start). Its log
+/// is in `target/e2e/<name>-wasm_mt_dev.log`; dropping it stops it.
 pub struct MtDev {
     process: LoggedProcess,
     /// Where it serves the page, `/_dioxus` and the patches.
@@ -32,21 +33,33 @@ impl MtDev {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> MtDev {
-        let tool = crate::tools::workspace_binary("wasm_mt_dev", "wasm_mt_dev");
         let port = crate::free_port();
+        let mut command = Command::new(this_checkouts_build());
+        command
+            .arg("--workspace")
+            .arg(scratch.root())
+            .args(args)
+            .args(["--port", &port.to_string()])
+            .envs(envs.iter().copied())
+            // The linker the copy's .cargo/config.toml names, as this
+            // checkout builds it, not whichever hotswap-link is installed.
+            .env("HOTSWAP_LINK", crate::hotswap_link());
+        MtDev::launch(name, command, port)
+    }
+
+    /// Run `command`, which starts `wasm_mt_dev` serving on `port` (an
+    /// app's `./dev`, say), with this checkout's build of the tool first on
+    /// PATH: its output captured, in its own process group (stopped on drop).
+    pub fn launch(name: &str, mut command: Command, port: u16) -> MtDev {
+        let tool = this_checkouts_build();
         std::fs::create_dir_all(e2e_dir()).unwrap();
+        command
+            .env("PATH", crate::tools::path_with(tool.parent().unwrap()))
+            .env_remove("WASM_MT_DEV")
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("CARGO_TARGET_DIR");
         let process = LoggedProcess::spawn(
-            Command::new(tool)
-                .arg("--workspace")
-                .arg(scratch.root())
-                .args(args)
-                .args(["--port", &port.to_string()])
-                .envs(envs.iter().copied())
-                .env("CARGO_TERM_COLOR", "never")
-                // The linker the copy's .cargo/config.toml names, as this
-                // checkout builds it, not whichever hotswap-link is installed.
-                .env("HOTSWAP_LINK", crate::hotswap_link())
-                .env_remove("CARGO_TARGET_DIR"),
+            &mut command,
             "wasm_mt_dev",
             e2e_dir().join(format!("{name}-wasm_mt_dev.log")),
             "run scripts/setup (it needs nightly with rust-src and wasm-bindgen-cli)",
@@ -73,4 +86,14 @@ impl MtDev {
     pub fn count(&self, needle: &str) -> usize {
         self.process.count(needle)
     }
+
+    /// Panic with its exit status if it stopped.
+    pub fn assert_running(&mut self) {
+        self.process.assert_running();
+    }
+}
+
+/// The tool built from this checkout, so tests run the current source.
+fn this_checkouts_build() -> PathBuf {
+    crate::tools::workspace_binary("wasm_mt_dev", "wasm_mt_dev")
 }

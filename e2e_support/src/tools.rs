@@ -1,7 +1,8 @@
 //! The workspace's own tools a dev session needs beside dx, built from this
 //! checkout (as the dev scripts build them) so tests run the current source.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -37,4 +38,13 @@ pub fn hotswap_link() -> PathBuf {
     BUILT
         .get_or_init(|| workspace_binary("hotswap_link", "hotswap-link"))
         .clone()
+}
+
+/// This process's PATH with `dir` first: an app's dev script then finds
+/// this checkout's builds before any installed tool.
+pub(crate) fn path_with(dir: &Path) -> OsString {
+    let mut path = OsString::from(dir);
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path
 }

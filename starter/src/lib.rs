@@ -9,4 +9,4 @@ mod app;
 mod readme;
 
 pub use app::{read, readme, App};
-pub use readme::{code_blocks, dx_command, starter_commands, Block, StarterCommands};
+pub use readme::{code_blocks, dev_command, starter_commands, Block, StarterCommands};

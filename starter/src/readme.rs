@@ -76,20 +76,18 @@ pub fn starter_commands(readme: &str) -> StarterCommands {
     }
 }
 
-/// The `dx serve …` command of a README line or of a dev script, as tokens:
-/// `exec` and `"$@"` dropped, `"${PORT:-8080}"` read as its default, the
-/// template's `{{name}}` filled in with `name`.
-pub fn dx_command(text: &str, name: &str) -> Vec<String> {
+/// The command a dev script runs (the line it `exec`s: `dx serve …`,
+/// `wasm_mt_dev …`), or a README's command line, as tokens: `exec` and
+/// `"$@"` dropped, `"${PORT:-8080}"` read as its default, the template's
+/// `{{name}}` filled in with `name`.
+pub fn dev_command(text: &str, name: &str) -> Vec<String> {
     let joined = text.replace("\\\n", " ");
-    let line = joined
-        .lines()
-        .map(str::trim)
-        .find(|line| {
-            line.strip_prefix("exec ")
-                .unwrap_or(line)
-                .starts_with("dx serve")
-        })
-        .unwrap_or_else(|| panic!("no `dx serve` line in:\n{text}"));
+    let lines: Vec<&str> = joined.lines().map(str::trim).collect();
+    let line = lines
+        .iter()
+        .find(|line| line.starts_with("exec "))
+        .or_else(|| lines.iter().find(|line| !line.is_empty()))
+        .unwrap_or_else(|| panic!("no command in:\n{text}"));
     line.split_whitespace()
         .filter(|token| !["exec", "\"$@\""].contains(token))
         .map(|token| {
@@ -143,8 +141,17 @@ mod tests {
         let script =
             "say hi\nexec dx serve --package {{name}} \\\n  --port \"${PORT:-8080}\" \"$@\"\n";
         assert_eq!(
-            dx_command(script, "my_page"),
-            dx_command("dx serve --package my_page --port 8080", "unused")
+            dev_command(script, "my_page"),
+            dev_command("dx serve --package my_page --port 8080", "unused")
+        );
+    }
+
+    #[test]
+    fn a_tool_named_by_a_variable_reads_as_its_default() {
+        let script = "exec \"${WASM_MT_DEV:-wasm_mt_dev}\" --port \"${PORT:-8090}\" \"$@\"\n";
+        assert_eq!(
+            dev_command(script, "unused"),
+            ["wasm_mt_dev", "--port", "8090"]
         );
     }
 }

@@ -17,39 +17,32 @@ use starter::App;
 fn each_bad_setup_gets_one_line() {
     let page = App::create("web", "bad_setup_page");
     let server = App::create("server", "bad_setup_server");
+    // Its ./dev runs wasm_mt_dev, not dx, and checks that instead.
+    let threads = App::create("mt", "bad_setup_threads");
     let good = tools(&page, "good", &[]);
 
-    let ready = check(&page, &good, &[]);
-    assert!(ready.ok && ready.stdout.contains("ready"), "{ready:?}");
-    let ready = check(&server, &good, &[]);
-    assert!(ready.ok && ready.stdout.contains("ready"), "{ready:?}");
+    for app in [&page, &server, &threads] {
+        let ready = check(app, &good, &[]);
+        assert!(ready.ok && ready.stdout.contains("ready"), "{ready:?}");
+    }
 
     let old_dx = tools(&page, "old_dx", &[("dx", "dioxus 0.7.9 (stand-in)")]);
     for app in [&page, &server] {
         check(app, &old_dx, &[]).fails_with("dx is 0.7.9 but hot-patching needs dioxus-cli 0.7.10");
     }
 
-    let old_link = tools(&page, "old_link", &[("hotswap-link", "hotswap-link 0.0.9")]);
-    for app in [&page, &server] {
-        check(app, &old_link, &[]).fails_with(&format!(
-            "hotswap-link is 0.0.9 but hotswap_runtime is {}: run hotswap's scripts/setup",
-            runtime_version()
-        ));
-    }
-    let no_link = tools(&page, "no_link", &[]);
-    stand_in(&no_link, "hotswap-link", "exit 127");
-    for app in [&page, &server] {
-        check(app, &no_link, &[])
-            .fails_with("hotswap-link not found (hotswap-link): run hotswap's scripts/setup");
-    }
+    other_or_missing(&[&page, &server], "hotswap-link");
+    other_or_missing(&[&threads], "wasm_mt_dev");
 
     let other_cli = tools(
         &page,
         "other_cli",
         &[("wasm-bindgen", "wasm-bindgen 0.2.100")],
     );
-    check(&page, &other_cli, &[])
-        .fails_with("wasm-bindgen CLI is 0.2.100 but Cargo.lock has wasm-bindgen 0.2.127");
+    for app in [&page, &threads] {
+        check(app, &other_cli, &[])
+            .fails_with("wasm-bindgen CLI is 0.2.100 but Cargo.lock has wasm-bindgen 0.2.127");
+    }
 
     let outside = std::env::temp_dir().join("hotswap-starter-elsewhere");
     let outside = outside.to_str().unwrap();
@@ -77,6 +70,24 @@ fn each_bad_setup_gets_one_line() {
     check(&page, &no_wasm32, &[]).fails_with(
         "rustc 1.95.0 (stand-in) has no wasm32-unknown-unknown target: rustup target add wasm32-unknown-unknown",
     );
+}
+
+/// A tool of hotswap's released with the library (`tool --version` says
+/// `tool X.Y.Z`), of another release or missing: one line from each app.
+fn other_or_missing(apps: &[&App], tool: &str) {
+    let version = format!("{tool} 0.0.9");
+    let old = tools(apps[0], &format!("old_{tool}"), &[(tool, &version)]);
+    let missing = tools(apps[0], &format!("no_{tool}"), &[]);
+    stand_in(&missing, tool, "exit 127");
+    for app in apps {
+        check(app, &old, &[]).fails_with(&format!(
+            "{tool} is 0.0.9 but hotswap_runtime is {}: run hotswap's scripts/setup",
+            runtime_version()
+        ));
+        check(app, &missing, &[]).fails_with(&format!(
+            "{tool} not found ({tool}): run hotswap's scripts/setup"
+        ));
+    }
 }
 
 /// A toolchain that names symbols with the v0 scheme builds the app, and dx
@@ -108,22 +119,28 @@ esac"#,
     }
 }
 
-/// The app pins the toolchain it is built with, so a user whose default
-/// toolchain is a nightly (v0 names) still builds it with one dx can patch.
+/// Each app pins the toolchain it is built with, whatever the user's default:
+/// a server or a page the version dx can patch (a nightly default names
+/// symbols in the v0 scheme), a threaded page nightly (shared memory needs
+/// std rebuilt with atomics).
 #[test]
 fn a_new_app_pins_its_toolchain() {
-    let server = App::create("server", "pinned_server");
+    assert_pinned(&App::create("server", "pinned_server"), "1.95.0");
+    assert_pinned(&App::create("mt", "pinned_threads"), "nightly");
+}
+
+fn assert_pinned(app: &App, toolchain: &str) {
     let output = Command::new("rustup")
         .args(["show", "active-toolchain"])
-        .current_dir(&server.root)
+        .current_dir(&app.root)
         .env_remove("RUSTUP_TOOLCHAIN")
         .output()
         .expect("cannot run rustup");
     let active = String::from_utf8_lossy(&output.stdout);
-    let pin = server.path("rust-toolchain.toml");
+    let pin = app.path("rust-toolchain.toml");
     assert!(
-        active.starts_with("1.95.0") && active.contains(&*pin.to_string_lossy()),
-        "the app's toolchain should come from {}: rustup says {active:?}",
+        active.starts_with(toolchain) && active.contains(&*pin.to_string_lossy()),
+        "the app's toolchain should be {toolchain}, from {}: rustup says {active:?}",
         pin.display()
     );
 }
@@ -239,17 +256,19 @@ fn runtime_version() -> &'static str {
 }
 
 /// A folder of stand-in tools that answer `--version` like the right ones
-/// (dx 0.7.10, wasm-bindgen 0.2.127, esbuild 0.27.3, the hotswap-link of this
-/// workspace), except for `versions`.
+/// (dx 0.7.10, wasm-bindgen 0.2.127, esbuild 0.27.3, the hotswap-link and
+/// wasm_mt_dev of this workspace), except for `versions`.
 fn tools(app: &App, name: &str, versions: &[(&str, &str)]) -> PathBuf {
     let bin = app.path("target/stand-ins").join(name);
     std::fs::create_dir_all(&bin).unwrap();
     let link = format!("hotswap-link {}", runtime_version());
+    let mt_dev = format!("wasm_mt_dev {}", runtime_version());
     for (tool, version) in [
         ("dx", "dioxus 0.7.10 (stand-in)"),
         ("wasm-bindgen", "wasm-bindgen 0.2.127"),
         ("esbuild", "0.27.3"),
         ("hotswap-link", link.as_str()),
+        ("wasm_mt_dev", mt_dev.as_str()),
     ] {
         let version = versions
             .iter()

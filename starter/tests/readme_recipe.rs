@@ -5,15 +5,16 @@
 use std::path::Path;
 
 use e2e_support::checkout_root;
-use starter::{code_blocks, dx_command, read, starter_commands, Block};
+use starter::{code_blocks, dev_command, read, starter_commands, Block};
 
 const READMES: [&str; 2] = ["README.md", "hotswap_runtime/README.md"];
 
 /// The recipe's subsections, the template each one follows, and the crate
-/// name its dx line uses.
-const KINDS: [(&str, &str, &str); 2] = [
+/// name its dev command uses.
+const KINDS: [(&str, &str, &str); 3] = [
     ("An axum server", "server", "my_server"),
     ("A wasm-bindgen page", "web", "my_page"),
+    ("A threaded rayon page", "mt", "my_threads"),
 ];
 
 #[test]
@@ -32,13 +33,17 @@ fn the_recipe_matches_the_templates() {
                     .all(|lang| *lang == "rust");
             assert!(
                 typed_in_order,
-                "{readme}, {heading:?}: expected Cargo.toml (and .cargo/config.toml) lines, then Rust, then the commands; found {langs:?}"
+                "{readme}, {heading:?}: expected Cargo.toml (and .cargo/config.toml or rust-toolchain.toml) lines, then Rust, then the commands; found {langs:?}"
             );
             for block in recipe {
                 let what = format!("{readme}, {heading:?}");
+                let has = |header: &str| block.lines.iter().any(|l| l.starts_with(header));
                 match block.lang.as_str() {
-                    "toml" if block.lines.iter().any(|l| l.starts_with("[target.")) => {
-                        cargo_config_in_template(&what, block, &template)
+                    "toml" if has("[target.") => {
+                        lines_in_template_file(&what, block, &template, ".cargo/config.toml")
+                    }
+                    "toml" if has("[toolchain]") => {
+                        lines_in_template_file(&what, block, &template, "rust-toolchain.toml")
                     }
                     "toml" => toml_lines_in_template(&what, block, &template),
                     "rust" => rust_lines_in_template(&what, block, &template),
@@ -55,11 +60,13 @@ fn the_starter_block_is_what_the_end_to_end_tests_run() {
     let readme = read(&checkout_root().join("README.md"));
     let commands = starter_commands(&readme);
     assert!(checkout_root().join(&commands.new).is_file());
-    assert!(
-        readme.contains("`scripts/new web "),
-        "the README names the web starter"
-    );
-    for kind in ["server", "web"] {
+    for kind in ["web", "mt"] {
+        assert!(
+            readme.contains(&format!("`scripts/new {kind} ")),
+            "the README names the {kind} starter"
+        );
+    }
+    for kind in ["server", "web", "mt"] {
         let dev = checkout_root()
             .join("templates")
             .join(kind)
@@ -68,14 +75,24 @@ fn the_starter_block_is_what_the_end_to_end_tests_run() {
     }
 }
 
+/// Cargo.toml lines. The dependency on hotswap_runtime is the template's
+/// placeholder (a path or git table `scripts/new` fills in), with the rayon
+/// pool's feature where the template asks for it.
 fn toml_lines_in_template(what: &str, block: &Block, template: &Path) {
     let cargo_toml = read(&template.join("Cargo.toml"));
     let template_lines: Vec<&str> = cargo_toml.lines().map(str::trim).collect();
-    assert!(template_lines.contains(&"hotswap_runtime = {{hotswap_runtime}}"));
+    let pool = template_lines.contains(&"hotswap_runtime = {{hotswap_runtime_pool}}");
+    assert!(pool || template_lines.contains(&"hotswap_runtime = {{hotswap_runtime}}"));
     let mut dependency = false;
     for line in code_lines(block, " #") {
         if line.starts_with("hotswap_runtime = ") {
             dependency = true;
+            assert_eq!(
+                line.contains(r#"features = ["rayon-pool"]"#),
+                pool,
+                "{what}: `{line}`: the rayon-pool feature as in {}/Cargo.toml",
+                template.display()
+            );
         } else {
             assert!(
                 template_lines.contains(&line),
@@ -87,15 +104,22 @@ fn toml_lines_in_template(what: &str, block: &Block, template: &Path) {
     assert!(dependency, "{what}: the toml block names hotswap_runtime");
 }
 
-/// A `.cargo/config.toml` block: the template has those lines in its own.
-fn cargo_config_in_template(what: &str, block: &Block, template: &Path) {
-    let config = read(&template.join(".cargo/config.toml"));
-    let template_lines: Vec<&str> = config.lines().map(str::trim).collect();
+/// A `.cargo/config.toml` or `rust-toolchain.toml` block: the template has
+/// those lines in its own `file` (the kind's, or else the one all share).
+fn lines_in_template_file(what: &str, block: &Block, template: &Path, file: &str) {
+    let own = template.join(file);
+    let path = if own.is_file() {
+        own
+    } else {
+        template.join("..").join(file)
+    };
+    let text = read(&path);
+    let template_lines: Vec<&str> = text.lines().map(str::trim).collect();
     for line in code_lines(block, " #") {
         assert!(
             template_lines.contains(&line),
-            "{what}: `{line}` is not in {}/.cargo/config.toml",
-            template.display()
+            "{what}: `{line}` is not in {}",
+            path.display()
         );
     }
 }
@@ -116,7 +140,8 @@ fn rust_lines_in_template(what: &str, block: &Block, template: &Path) {
 }
 
 /// `export A=1 B=2` lines are what the dev script (and the dev-lib.sh it
-/// sources) exports; the `dx serve` line is its dx command.
+/// sources) exports; the other line is the command it runs (`dx serve …`,
+/// `wasm_mt_dev …`).
 fn commands_in_dev_script(what: &str, block: &Block, template: &Path, name: &str) {
     let dev = read(&template.join("dev"));
     let environment = dev.clone() + &read(&template.join("../dev-lib.sh"));
@@ -138,9 +163,9 @@ fn commands_in_dev_script(what: &str, block: &Block, template: &Path, name: &str
             }
         } else {
             assert_eq!(
-                dx_command(line, "unused"),
-                dx_command(&dev, name),
-                "{what}: the dx command differs from {}/dev",
+                dev_command(line, "unused"),
+                dev_command(&dev, name),
+                "{what}: the command differs from {}/dev",
                 template.display()
             );
         }

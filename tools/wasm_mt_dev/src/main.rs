@@ -1,4 +1,6 @@
 //! `wasm_mt_dev [--workspace DIR] [--package NAME] [--bin NAME] [--port PORT]`
+//! (`wasm_mt_dev --version` prints its version, hotswap_runtime's: the page
+//! loader in both is one contract)
 //!
 //! Builds a threaded wasm app, serves it on http://127.0.0.1:PORT/ (default
 //! `$PORT`, else 8090; 0 picks a free one) and hot-patches it on every save.
@@ -30,6 +32,10 @@ const USAGE: &str =
 fn main() -> ExitCode {
     if let Some(dir) = std::env::var_os(capture::CAPTURE_DIR_VAR) {
         return capture::run_wrapper(&PathBuf::from(dir), std::env::args().skip(1).collect());
+    }
+    if std::env::args().skip(1).eq(["--version"]) {
+        println!("wasm_mt_dev {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
     }
     let mut workspace = PathBuf::from(".");
     let mut package = None;
