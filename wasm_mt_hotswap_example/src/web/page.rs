@@ -3,7 +3,8 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use hotswap_runtime::pool::Pool;
 use hotswap_runtime::subsecond::HotFn;
@@ -30,6 +31,10 @@ const BENCH_RUNS: u32 = 7;
 /// How often each rayon thread has run `mtSafePoint`'s closure: a counter in
 /// the shared memory, one per thread (the pool has at most 16).
 static SAFE_POINT_RUNS: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+
+/// Set by `mtHold`, cleared by `mtRelease`: while it is set, every rayon
+/// thread stays in one job, as in a long render that never waits in rayon.
+static HOLD: AtomicBool = AtomicBool::new(false);
 
 pub fn start() {
     super::js::install_panic_hook();
@@ -287,6 +292,20 @@ impl App {
             .collect())
     }
 
+    /// Keeps every rayon thread in one job until `mtRelease` (it sleeps in a
+    /// loop, leaving the cores to others), then resolves.
+    async fn hold(&self) -> Result<JsValue, JsValue> {
+        HOLD.store(true, Ordering::SeqCst);
+        self.pool
+            .at_safe_point(|_| {
+                while HOLD.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+            .await?;
+        Ok(JsValue::UNDEFINED)
+    }
+
     fn chosen_threads(&self) -> u32 {
         let n = self.threads_input.value_as_number();
         if n.is_finite() && n >= 1.0 {
@@ -371,6 +390,13 @@ impl App {
             let app = app.clone();
             async move { app.thread_hashes().await.map(Into::into) }
         });
+        let app = self.clone();
+        expose_async(&self.window, "mtHold", move |_| {
+            let app = app.clone();
+            async move { app.hold().await }
+        });
+        let release = Closure::<dyn Fn()>::new(|| HOLD.store(false, Ordering::SeqCst));
+        set(&self.window, "mtRelease", release.into_js_value());
         // Read by code that is never patched: the page's own copy of the static.
         let rows = Closure::<dyn Fn() -> f64>::new(|| render::rows_rendered() as f64);
         set(&self.window, "mtRowsRendered", rows.into_js_value());

@@ -1,0 +1,169 @@
+//! The hard cases of patching a page whose threads share one memory, each in
+//! headless Chromium through `wasm_mt_dev`, in one session (one tool, one
+//! page, one phase after the other):
+//!
+//! 3. three saves while a patch waits for the threads: all land, in order,
+//!    each counted once.
+//!
+//! Test hooks used: the example's `mtHold`/`mtRelease`.
+
+mod mt_page;
+
+use std::time::{Duration, Instant};
+
+use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
+use mt_page::{
+    assert_every_thread_renders, native_reference_hash, overlay, overlay_count, wait_for_patches,
+};
+
+const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
+const WORKERS: usize = 2;
+
+/// Records the page's `/_dioxus` sockets and how many patches each brought,
+/// from before the page's own scripts run.
+const WATCH_SOCKETS: &str = r#"(() => {
+  const Native = window.WebSocket;
+  window.__devSockets = [];
+  window.__patchFrames = 0;
+  window.WebSocket = function (url, protocols) {
+    const ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
+    if (String(url).includes("/_dioxus?")) {
+      window.__devSockets.push(ws);
+      ws.addEventListener("message", ({ data }) => {
+        if (typeof data === "string" && data.includes('"HotReload"')) window.__patchFrames += 1;
+      });
+    }
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  for (const name of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) window.WebSocket[name] = Native[name];
+})()"#;
+
+#[test]
+fn the_hard_cases_of_threaded_patching() {
+    // The same copy as the other threaded tests: one warm target/mt-dev.
+    let scratch = Scratch::new("wasm_mt_dev");
+    let mut tool = MtDev::start(&scratch, "mt-hard");
+    tool.wait_until_serving(FIRST_BUILD);
+    let mut page = Browser::launch();
+    page.before_each_document(WATCH_SOCKETS);
+    page.goto(&format!(
+        "http://127.0.0.1:{}/?workers={WORKERS}",
+        tool.port
+    ));
+    let ready = page.eval("window.mtReady");
+    page.wait_for(
+        "the page to connect to wasm_mt_dev",
+        "document.getElementById('hotswap-status')?.dataset.connects",
+        PATCH,
+    );
+    let mut session = Session {
+        tool,
+        scratch,
+        page,
+        sky: "0.5".to_string(),
+        current: ready["referenceHash"].as_str().unwrap().to_string(),
+    };
+    let phases: [(&str, Phase); 1] = [(
+        "3 three saves while a patch waits",
+        Session::three_saves_while_a_patch_waits,
+    )];
+    for (name, phase) in phases {
+        let started = Instant::now();
+        phase(&mut session);
+        eprintln!("case {name}: {:.1} s", started.elapsed().as_secs_f64());
+    }
+}
+
+/// One case, run on the session the cases before it left.
+type Phase = fn(&mut Session);
+
+struct Session {
+    tool: MtDev,
+    scratch: Scratch,
+    page: Browser,
+    /// The factor of the sky's gradient in the scratch copy now.
+    sky: String,
+    /// The reference render's hash with the code every thread runs now.
+    current: String,
+}
+
+impl Session {
+    /// Case 3: every thread held in a job while three saves are made, one
+    /// patch each; released, the three land, in order, each counted once.
+    fn three_saves_while_a_patch_waits(&mut self) {
+        let patches = self.patches();
+        self.hold();
+        for sky in ["0.25", "0.2", "0.15"] {
+            self.save_sky_and_wait_for_its_patch(sky);
+        }
+        self.wait_for_patch_frames_received();
+        assert_eq!(self.patches(), patches, "none can land while held");
+        self.release();
+        self.lands_alone(patches + 3);
+        // In order: the last one's code is what every thread runs.
+        self.every_thread_runs_the_saved_code();
+    }
+
+    /// Saves the sky's gradient with `factor`, replacing the current one.
+    fn save_sky(&mut self, factor: &str) {
+        let line = |factor: &str| format!("let k = {factor} * (ray.dir.y + 1.0);");
+        self.scratch.edit(SHADE, &line(&self.sky), &line(factor));
+        self.sky = factor.to_string();
+    }
+
+    /// [`Session::save_sky`], then wait until wasm_mt_dev has made its patch,
+    /// so that the next save makes a patch of its own.
+    fn save_sky_and_wait_for_its_patch(&mut self, factor: &str) {
+        let made = self.tool.count("ready in");
+        self.save_sky(factor);
+        self.tool.wait_for_patch(made, PATCH);
+    }
+
+    /// Every rayon thread renders with the code of the last patch that landed.
+    fn every_thread_runs_the_current_code(&mut self) {
+        assert_every_thread_renders(&mut self.page, WORKERS, &self.current);
+    }
+
+    /// Every rayon thread renders with the code saved in the scratch copy
+    /// now, which becomes the current code.
+    fn every_thread_runs_the_saved_code(&mut self) {
+        self.current = native_reference_hash(&self.scratch);
+        self.every_thread_runs_the_current_code();
+    }
+
+    fn patches(&mut self) -> u64 {
+        overlay_count(&mut self.page, "patches")
+    }
+
+    /// Waits until `patches` have landed, then a moment more: no more land,
+    /// and the overlay's last word is the landing.
+    fn lands_alone(&mut self, patches: u64) {
+        wait_for_patches(&mut self.page, patches);
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(self.patches(), patches, "each patch counted once");
+        let (state, text) = overlay(&mut self.page);
+        assert_eq!(state, "patched", "{text}");
+    }
+
+    /// Keeps every rayon thread in one job (`mtHold`) until [`Session::release`].
+    fn hold(&mut self) {
+        self.page
+            .eval("window.__held = window.mtHold().then(() => 'released'); true");
+    }
+
+    fn release(&mut self) {
+        let released = self.page.eval("window.mtRelease(); window.__held");
+        assert_eq!(released, "released");
+    }
+
+    /// Every patch wasm_mt_dev made has reached the page's socket.
+    fn wait_for_patch_frames_received(&mut self) {
+        let made = self.tool.count("ready in");
+        self.page.wait_for(
+            "the page to receive every patch",
+            &format!("window.__patchFrames >= {made}"),
+            PATCH,
+        );
+    }
+}
