@@ -2,10 +2,16 @@
 //! headless Chromium through `wasm_mt_dev`, in one session (one tool, one
 //! page, one phase after the other):
 //!
+//! 1. a patch that fails to load on one thread: every thread keeps the old
+//!    code, the overlay names the thread and the reason, and the next save
+//!    lands, counted once, with tables of one length on every thread;
 //! 3. three saves while a patch waits for the threads: all land, in order,
-//!    each counted once.
+//!    each counted once; a failed first one leaves the overlay on the
+//!    landing of the next, not red.
 //!
-//! Test hooks used: the example's `mtHold`/`mtRelease`.
+//! Test hooks used: `window.__hotswapFailNextPatchOn` (hotswap_runtime's
+//! loader, debug builds), and the example's `mtHold`/`mtRelease` and
+//! `mtWasmSizes`.
 
 mod mt_page;
 
@@ -13,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
 use mt_page::{
-    assert_every_thread_renders, native_reference_hash, overlay, overlay_count, wait_for_patches,
+    assert_every_thread_renders, native_reference_hash, overlay, overlay_count,
+    wait_for_overlay_error, wait_for_patches,
 };
 
 const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
@@ -64,10 +71,20 @@ fn the_hard_cases_of_threaded_patching() {
         sky: "0.5".to_string(),
         current: ready["referenceHash"].as_str().unwrap().to_string(),
     };
-    let phases: [(&str, Phase); 1] = [(
-        "3 three saves while a patch waits",
-        Session::three_saves_while_a_patch_waits,
-    )];
+    let phases: [(&str, Phase); 3] = [
+        (
+            "1 a patch that fails on one thread",
+            Session::a_patch_that_fails_on_one_thread,
+        ),
+        (
+            "3 three saves while a patch waits",
+            Session::three_saves_while_a_patch_waits,
+        ),
+        (
+            "3 a failed patch queued before a good one",
+            Session::a_failed_patch_queued_before_a_good_one,
+        ),
+    ];
     for (name, phase) in phases {
         let started = Instant::now();
         phase(&mut session);
@@ -89,6 +106,36 @@ struct Session {
 }
 
 impl Session {
+    /// Case 1: the loader's test hook makes rayon thread 1 fail to link the
+    /// patch, after it grew its table for it.
+    fn a_patch_that_fails_on_one_thread(&mut self) {
+        let patches = self.patches();
+        self.page
+            .eval("window.__hotswapFailNextPatchOn = 'rayon thread 1'");
+        self.save_sky("0.45");
+        let text = wait_for_overlay_error(&mut self.page, "patch failed");
+        assert!(
+            text.contains("rayon thread 1") && text.contains("__hotswapFailNextPatchOn"),
+            "the overlay names the thread and the reason: {text}"
+        );
+        assert_eq!(
+            self.page.eval("'__hotswapFailNextPatchOn' in window"),
+            false,
+            "the hook fails one patch"
+        );
+        // Nothing was committed: the page and every thread run the old code.
+        self.every_thread_runs_the_current_code();
+        let page = self.page.eval("window.renderReference()");
+        assert_eq!(page["hash"], self.current.as_str(), "{page}");
+        assert_eq!(self.patches(), patches);
+
+        // The next save is neither held back by the failed one nor retries it.
+        self.save_sky("0.4");
+        self.lands_alone(patches + 1);
+        self.every_thread_runs_the_saved_code();
+        self.tables_agree();
+    }
+
     /// Case 3: every thread held in a job while three saves are made, one
     /// patch each; released, the three land, in order, each counted once.
     fn three_saves_while_a_patch_waits(&mut self) {
@@ -102,6 +149,22 @@ impl Session {
         self.release();
         self.lands_alone(patches + 3);
         // In order: the last one's code is what every thread runs.
+        self.every_thread_runs_the_saved_code();
+    }
+
+    /// Case 3, with the first of two queued patches failing on one thread:
+    /// the second lands, and the overlay says so last.
+    fn a_failed_patch_queued_before_a_good_one(&mut self) {
+        let patches = self.patches();
+        self.hold();
+        self.page
+            .eval("window.__hotswapFailNextPatchOn = 'rayon thread 0'");
+        for sky in ["0.6", "0.65"] {
+            self.save_sky_and_wait_for_its_patch(sky);
+        }
+        self.wait_for_patch_frames_received();
+        self.release();
+        self.lands_alone(patches + 1);
         self.every_thread_runs_the_saved_code();
     }
 
@@ -165,5 +228,13 @@ impl Session {
             &format!("window.__patchFrames >= {made}"),
             PATCH,
         );
+    }
+
+    /// The page and every rayon thread have function tables of one length.
+    fn tables_agree(&mut self) {
+        let sizes = self.page.eval("window.mtWasmSizes()");
+        let page = sizes["pageTable"].as_u64().unwrap();
+        let threads = mt_page::counts(&sizes["threadTables"]);
+        assert_eq!(threads, vec![page; WORKERS], "{sizes}");
     }
 }

@@ -64,6 +64,14 @@ type Job = Box<dyn FnOnce(&'static ThreadPool) + Send>;
 /// How to settle each request still waiting for its reply, by request id.
 type Pending = Rc<RefCell<HashMap<u32, (Function, Function)>>>;
 
+/// The dispatcher worker's name, in DevTools and in messages.
+const DISPATCHER: &str = "dispatcher worker";
+
+/// Rayon thread `index`'s worker's name, in DevTools and in messages.
+fn thread_name(index: u32) -> String {
+    format!("rayon thread {index}")
+}
+
 /// The page's handle on the pool; clones share it.
 #[derive(Clone)]
 pub struct Pool {
@@ -92,9 +100,9 @@ impl Pool {
         let pending: Pending = Rc::default();
         let mut handlers = Vec::new();
         let threads = (0..size)
-            .map(|_| spawn_worker(&pending, &mut handlers))
+            .map(|index| spawn_worker(&thread_name(index), &pending, &mut handlers))
             .collect::<Result<Vec<_>, _>>()?;
-        let dispatcher = spawn_worker(&pending, &mut handlers)?;
+        let dispatcher = spawn_worker(DISPATCHER, &pending, &mut handlers)?;
         let pool = Pool {
             inner: Rc::new(Inner {
                 threads,
@@ -236,22 +244,24 @@ impl EveryThread for Pool {
                     )
                 })
                 .await?;
-            dispatcher.map_err(|err| format!("dispatcher worker: {err}"))?;
+            dispatcher.map_err(|err| format!("{DISPATCHER}: {err}"))?;
             for (index, result) in threads {
-                result.map_err(|err| format!("rayon thread {index}: {err}"))?;
+                result.map_err(|err| format!("{}: {err}", thread_name(index)))?;
             }
             Ok(())
         })
     }
 }
 
-/// A module worker running `worker.js`, whose replies settle `pending`.
+/// A module worker named `name` running `worker.js`, whose replies settle `pending`.
 fn spawn_worker(
+    name: &str,
     pending: &Pending,
     handlers: &mut Vec<Closure<dyn FnMut(JsValue)>>,
 ) -> Result<Worker, String> {
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Module);
+    options.set_name(name);
     // Shipped with the wasm-bindgen output (its `snippets/`): the app serves
     // it with the rest of the page, nothing to copy.
     let script = wasm_bindgen::link_to!(module = "/src/pool/worker.js");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hotswap_runtime::pool::Pool;
 use hotswap_runtime::subsecond::HotFn;
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8ClampedArray};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8ClampedArray, WebAssembly};
 use raytracer_core::{fnv1a64, hash_hex, median_ms};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
@@ -306,6 +306,30 @@ impl App {
         Ok(JsValue::UNDEFINED)
     }
 
+    /// The shared memory's size and every instance's function table length:
+    /// the page's and, at its safe point, each rayon thread's.
+    async fn wasm_sizes(&self) -> Result<Object, JsValue> {
+        let table_length = || {
+            wasm_bindgen::function_table()
+                .unchecked_into::<WebAssembly::Table>()
+                .length()
+        };
+        let threads: Vec<u32> = self
+            .pool
+            .at_safe_point(move |_| table_length())
+            .await?
+            .into_iter()
+            .map(|(_, length)| length)
+            .collect();
+        let memory = wasm_bindgen::memory().unchecked_into::<WebAssembly::Memory>();
+        let bytes = get(&memory.buffer(), "byteLength");
+        Ok(object(&[
+            ("memoryBytes", bytes),
+            ("pageTable", table_length().into()),
+            ("threadTables", u32_array(&threads)),
+        ]))
+    }
+
     fn chosen_threads(&self) -> u32 {
         let n = self.threads_input.value_as_number();
         if n.is_finite() && n >= 1.0 {
@@ -397,6 +421,11 @@ impl App {
         });
         let release = Closure::<dyn Fn()>::new(|| HOLD.store(false, Ordering::SeqCst));
         set(&self.window, "mtRelease", release.into_js_value());
+        let app = self.clone();
+        expose_async(&self.window, "mtWasmSizes", move |_| {
+            let app = app.clone();
+            async move { app.wasm_sizes().await.map(Into::into) }
+        });
         // Read by code that is never patched: the page's own copy of the static.
         let rows = Closure::<dyn Fn() -> f64>::new(|| render::rows_rendered() as f64);
         set(&self.window, "mtRowsRendered", rows.into_js_value());
