@@ -5,6 +5,7 @@
 //! 1. a patch that fails to load on one thread: every thread keeps the old
 //!    code, the overlay names the thread and the reason, and the next save
 //!    lands, counted once, with tables of one length on every thread;
+//! 2. `memory.grow` failing: one line, and the next save still lands;
 //! 3. three saves while a patch waits for the threads: all land, in order,
 //!    each counted once; a failed first one leaves the overlay on the
 //!    landing of the next, not red.
@@ -71,10 +72,14 @@ fn the_hard_cases_of_threaded_patching() {
         sky: "0.5".to_string(),
         current: ready["referenceHash"].as_str().unwrap().to_string(),
     };
-    let phases: [(&str, Phase); 3] = [
+    let phases: [(&str, Phase); 4] = [
         (
             "1 a patch that fails on one thread",
             Session::a_patch_that_fails_on_one_thread,
+        ),
+        (
+            "2 a memory that cannot grow",
+            Session::a_memory_that_cannot_grow,
         ),
         (
             "3 three saves while a patch waits",
@@ -134,6 +139,26 @@ impl Session {
         self.lands_alone(patches + 1);
         self.every_thread_runs_the_saved_code();
         self.tables_agree();
+    }
+
+    /// Case 2: the page cannot grow its memory for a patch (a browser at
+    /// the memory's maximum): one line, and the queue goes on.
+    fn a_memory_that_cannot_grow(&mut self) {
+        let patches = self.patches();
+        self.page.eval(
+            "(() => { const grow = WebAssembly.Memory.prototype.grow; \
+               WebAssembly.Memory.prototype.grow = function () { \
+                 WebAssembly.Memory.prototype.grow = grow; \
+                 throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded'); \
+               }; })()",
+        );
+        self.save_sky("0.35");
+        let text = wait_for_overlay_error(&mut self.page, "cannot grow the shared memory");
+        assert!(text.contains("Maximum memory size exceeded"), "{text}");
+        self.every_thread_runs_the_current_code();
+        self.save_sky("0.3");
+        self.lands_alone(patches + 1);
+        self.every_thread_runs_the_saved_code();
     }
 
     /// Case 3: every thread held in a job while three saves are made, one

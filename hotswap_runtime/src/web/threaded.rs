@@ -34,12 +34,25 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use js_sys::{Function, Object, Reflect, Uint8Array, WebAssembly};
 use subsecond::JumpTable;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::dylink;
 use crate::js_error::describe;
 use crate::EveryThread;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The page's `WebAssembly.Memory`, for a `grow` that returns the
+    /// `RangeError` it throws at the memory's maximum: js-sys's `grow` lets
+    /// that exception run through Rust, which leaves the patch queue
+    /// waiting for ever.
+    #[wasm_bindgen(js_namespace = WebAssembly, js_name = Memory)]
+    type GrowableMemory;
+    #[wasm_bindgen(method, catch)]
+    fn grow(this: &GrowableMemory, pages: u32) -> Result<u32, JsValue>;
+}
 
 /// One patch as every thread loads it.
 struct Patch {
@@ -78,8 +91,7 @@ pub(crate) async fn apply(table: JumpTable, threads: &dyn EveryThread) -> Result
             .unchecked_into();
     let info = mem_info(&module)?;
 
-    let memory: WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
-    let memory_base = memory.grow(info.memory_size.div_ceil(PAGE)) * PAGE;
+    let memory_base = grow_memory(info.memory_size)?;
     let table_base = own_table().length();
     let patch = Arc::new(Patch {
         bytes,
@@ -183,6 +195,22 @@ fn on_page() -> Result<MutexGuard<'static, Vec<Option<Arc<Patch>>>>, String> {
         }
     }
     Err("a worker held the list of patches for too long".into())
+}
+
+/// Grows the shared memory by the `bytes` a patch needs; returns where they start.
+fn grow_memory(bytes: u32) -> Result<u32, String> {
+    let memory: GrowableMemory = wasm_bindgen::memory().unchecked_into();
+    let pages = bytes.div_ceil(PAGE);
+    memory
+        .grow(pages)
+        .map(|before| before * PAGE)
+        .map_err(|err| {
+            format!(
+            "cannot grow the shared memory by {pages} pages for the patch: {} (reload the page \
+             to start again from the base's memory)",
+            describe(&err)
+        )
+        })
 }
 
 fn own_table() -> WebAssembly::Table {
