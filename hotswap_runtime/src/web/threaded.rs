@@ -29,7 +29,7 @@
 //! A test hook makes one worker fail (see [`take_fault`]).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::AtomicPtr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use js_sys::{Function, Object, Reflect, Uint8Array, WebAssembly};
@@ -40,6 +40,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::dylink;
 use crate::js_error::describe;
+use crate::jump_slot;
 use crate::EveryThread;
 
 #[wasm_bindgen]
@@ -315,30 +316,33 @@ fn own_global(name: &str) -> Option<u32> {
 ///
 /// subsecond 0.7.10 commits only inside `apply_patch`, which would instantiate
 /// the patch again on this thread alone; its table is an `AtomicPtr` in the
-/// shared memory, whose address the tool read from the base's symbols.
+/// shared memory, whose address the tool read from the base's symbols
+/// (`jump_slot` checks it).
 ///
 /// # Safety
 ///
-/// `slot` must be the address of subsecond's `APP_JUMP_TABLE`, and every
-/// thread must have loaded the patch the table points into at `table_base`.
+/// `slot` must be an address of the app's memory, and every thread must
+/// have loaded the patch the table points into at `table_base`.
 unsafe fn commit(slot: u32, mut table: JumpTable, table_base: u32) -> Result<(), String> {
     for index in table.map.values_mut() {
         *index += u64::from(table_base);
     }
-    // SAFETY: the caller vouches for the address; `current` checks it once more.
+    // SAFETY: the caller vouches that it is in the app's memory; whether it
+    // is subsecond's static is what `store_checked` finds out.
     let cell = unsafe { &*(slot as usize as *const AtomicPtr<JumpTable>) };
     let current = || {
         unsafe { subsecond::get_jump_table() }.map_or(std::ptr::null(), |t| t as *const JumpTable)
     };
-    if cell.load(Ordering::Acquire).cast_const() != current() {
+    // Earlier tables are leaked, as subsecond does: a thread may still read one.
+    let table = Box::into_raw(Box::new(table));
+    if jump_slot::store_checked(cell, table, current).is_err() {
+        // SAFETY: not stored anywhere, so this is its one owner.
+        drop(unsafe { Box::from_raw(table) });
         return Err(format!(
             "address {slot:#x} does not hold subsecond's jump table: is the app built against \
              subsecond 0.7.10?"
         ));
     }
-    // Earlier tables are leaked, as subsecond does: a thread may still read one.
-    let table = Box::into_raw(Box::new(table));
-    cell.store(table, Ordering::Release);
     crate::after_patch::record_landing();
     Ok(())
 }
