@@ -8,7 +8,9 @@
 //! 2. `memory.grow` failing: one line, and the next save still lands;
 //! 3. three saves while a patch waits for the threads: all land, in order,
 //!    each counted once; a failed first one leaves the overlay on the
-//!    landing of the next, not red.
+//!    landing of the next, not red;
+//! 5. threads that never reach a safe point: the patch fails after
+//!    `PATCH_WAIT` with one line saying how many, and the next save lands.
 //!
 //! Test hooks used: `window.__hotswapFailNextPatchOn` (hotswap_runtime's
 //! loader, debug builds), and the example's `mtHold`/`mtRelease` and
@@ -72,7 +74,7 @@ fn the_hard_cases_of_threaded_patching() {
         sky: "0.5".to_string(),
         current: ready["referenceHash"].as_str().unwrap().to_string(),
     };
-    let phases: [(&str, Phase); 4] = [
+    let phases: [(&str, Phase); 5] = [
         (
             "1 a patch that fails on one thread",
             Session::a_patch_that_fails_on_one_thread,
@@ -88,6 +90,10 @@ fn the_hard_cases_of_threaded_patching() {
         (
             "3 a failed patch queued before a good one",
             Session::a_failed_patch_queued_before_a_good_one,
+        ),
+        (
+            "5 threads that never reach a safe point",
+            Session::threads_that_never_reach_a_safe_point,
         ),
     ];
     for (name, phase) in phases {
@@ -191,6 +197,26 @@ impl Session {
         self.release();
         self.lands_alone(patches + 1);
         self.every_thread_runs_the_saved_code();
+    }
+
+    /// Case 5: every rayon thread stays in one job past `PATCH_WAIT`: the
+    /// patch fails, saying how many threads did not get there, nothing is
+    /// committed, and once they are free the next save lands.
+    fn threads_that_never_reach_a_safe_point(&mut self) {
+        let patches = self.patches();
+        self.hold();
+        self.save_sky("0.75");
+        let text = wait_for_overlay_error(&mut self.page, "did not reach a safe point");
+        assert!(
+            text.contains(&format!("{WORKERS} of {WORKERS} rayon threads")),
+            "{text}"
+        );
+        self.release();
+        self.every_thread_runs_the_current_code();
+        self.save_sky("0.8");
+        self.lands_alone(patches + 1);
+        self.every_thread_runs_the_saved_code();
+        self.tables_agree();
     }
 
     /// Saves the sky's gradient with `factor`, replacing the current one.

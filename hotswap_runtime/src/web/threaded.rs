@@ -124,7 +124,7 @@ pub(crate) async fn apply(table: JumpTable, threads: &dyn EveryThread) -> Result
         Err(err) => Err(err),
     };
     if committed.is_err() {
-        // A thread that has not loaded it yet skips it.
+        // A thread still on its way (one that timed out) skips it.
         if let Some(abandoned) = on_page()?.get_mut(entry) {
             *abandoned = None;
         }
