@@ -1,6 +1,6 @@
 //! The hard cases of patching a page whose threads share one memory, each in
 //! headless Chromium through `wasm_mt_dev`, in one session (one tool, one
-//! page, one phase after the other):
+//! page, one phase after the other; a second page at the end):
 //!
 //! 1. a patch that fails to load on one thread: every thread keeps the old
 //!    code, the overlay names the thread and the reason, and the next save
@@ -9,12 +9,18 @@
 //! 3. three saves while a patch waits for the threads: all land, in order,
 //!    each counted once; a failed first one leaves the overlay on the
 //!    landing of the next, not red;
+//! 4. a save during long renders: no row of any frame mixes old and new
+//!    code, and every frame started after the landing is all new;
 //! 5. threads that never reach a safe point: the patch fails after
-//!    `PATCH_WAIT` with one line saying how many, and the next save lands.
+//!    `PATCH_WAIT` with one line saying how many, and the next save lands;
+//! 6. a dropped connection: on reconnecting the page is sent the last patch
+//!    again and applies nothing twice (memory and table sizes unchanged);
+//! 7. a tab opened after all these patches renders the patched scene on
+//!    every thread.
 //!
 //! Test hooks used: `window.__hotswapFailNextPatchOn` (hotswap_runtime's
-//! loader, debug builds), and the example's `mtHold`/`mtRelease` and
-//! `mtWasmSizes`.
+//! loader, debug builds), and the example's `mtHold`/`mtRelease`,
+//! `mtWasmSizes` and `mtRender({rowHashes})`.
 
 mod mt_page;
 
@@ -22,12 +28,17 @@ use std::time::{Duration, Instant};
 
 use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
 use mt_page::{
-    assert_every_thread_renders, native_reference_hash, overlay, overlay_count,
-    wait_for_overlay_error, wait_for_patches,
+    assert_every_thread_renders, native_reference_hash, native_row_hashes, overlay, overlay_count,
+    strings, wait_for_overlay_error, wait_for_patches,
 };
 
 const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
 const WORKERS: usize = 2;
+
+/// The size of the long renders of case 4: over a second a frame in a debug
+/// build on two threads.
+const LONG_WIDTH: u32 = 640;
+const LONG_HEIGHT: u32 = 1200;
 
 /// Records the page's `/_dioxus` sockets and how many patches each brought,
 /// from before the page's own scripts run.
@@ -74,7 +85,7 @@ fn the_hard_cases_of_threaded_patching() {
         sky: "0.5".to_string(),
         current: ready["referenceHash"].as_str().unwrap().to_string(),
     };
-    let phases: [(&str, Phase); 5] = [
+    let phases: [(&str, Phase); 8] = [
         (
             "1 a patch that fails on one thread",
             Session::a_patch_that_fails_on_one_thread,
@@ -92,8 +103,20 @@ fn the_hard_cases_of_threaded_patching() {
             Session::a_failed_patch_queued_before_a_good_one,
         ),
         (
+            "4 a save during long renders",
+            Session::a_save_during_long_renders,
+        ),
+        (
             "5 threads that never reach a safe point",
             Session::threads_that_never_reach_a_safe_point,
+        ),
+        (
+            "6 a reconnection applies nothing twice",
+            Session::a_reconnection_applies_nothing_twice,
+        ),
+        (
+            "7 a tab opened later catches up",
+            Session::a_tab_opened_later_catches_up,
         ),
     ];
     for (name, phase) in phases {
@@ -199,6 +222,74 @@ impl Session {
         self.every_thread_runs_the_saved_code();
     }
 
+    /// Case 4: frames rendered back to back on every thread while a save
+    /// lands: each row is the old code's or the new code's, and every frame
+    /// started after the landing is the new code's alone.
+    fn a_save_during_long_renders(&mut self) {
+        let old = native_row_hashes(&self.scratch, LONG_WIDTH, LONG_HEIGHT);
+        let patches = self.patches();
+        self.page.eval(&format!(
+            "(() => {{ \
+               const s = document.getElementById('hotswap-status'); \
+               window.__landings = []; \
+               new MutationObserver(() => window.__landings.push(performance.now())) \
+                 .observe(s, {{ attributeFilter: ['data-patches'] }}); \
+               window.__frames = []; window.__stopFrames = false; \
+               window.__rendering = (async () => {{ \
+                 while (!window.__stopFrames) {{ \
+                   const started = performance.now(); \
+                   const stats = await window.mtRender({{ width: {LONG_WIDTH}, \
+                     height: {LONG_HEIGHT}, threads: {WORKERS}, rowHashes: true }}); \
+                   window.__frames.push({{ started, ended: performance.now(), rows: stats.rowHashes }}); \
+                 }} \
+               }})(); \
+             }})()"
+        ));
+        self.page
+            .wait_for("a first long frame", "window.__frames.length > 0", PATCH);
+        self.save_sky("0.7");
+        wait_for_patches(&mut self.page, patches + 1);
+        self.page.wait_for(
+            "a frame started after the landing to end",
+            "window.__frames.some(f => f.started > window.__landings[0])",
+            PATCH,
+        );
+        let seen = self.page.eval(
+            "(async () => { window.__stopFrames = true; await window.__rendering; \
+               return { frames: window.__frames, landed: window.__landings[0] }; })()",
+        );
+        let new = native_row_hashes(&self.scratch, LONG_WIDTH, LONG_HEIGHT);
+        self.every_thread_runs_the_saved_code();
+        let landed = seen["landed"].as_f64().unwrap();
+        let frames = seen["frames"].as_array().unwrap();
+        let mut mixed = 0;
+        for (index, frame) in frames.iter().enumerate() {
+            let rows = strings(&frame["rows"]);
+            assert_eq!(rows.len(), LONG_HEIGHT as usize);
+            let (mut old_rows, mut new_rows) = (0, 0);
+            for (y, row) in rows.iter().enumerate() {
+                match (row == &old[y], row == &new[y]) {
+                    (true, true) => {}
+                    (true, false) => old_rows += 1,
+                    (false, true) => new_rows += 1,
+                    (false, false) => panic!("frame {index}, row {y}: neither old nor new code"),
+                }
+            }
+            if frame["started"].as_f64().unwrap() > landed {
+                assert_eq!(old_rows, 0, "frame {index} started after the landing");
+            }
+            if old_rows > 0 && new_rows > 0 {
+                mixed += 1;
+            }
+        }
+        let first = &frames[0];
+        eprintln!(
+            "long renders: {} frames, the first in {:.0} ms; {mixed} with rows of both",
+            frames.len(),
+            first["ended"].as_f64().unwrap() - first["started"].as_f64().unwrap()
+        );
+    }
+
     /// Case 5: every rayon thread stays in one job past `PATCH_WAIT`: the
     /// patch fails, saying how many threads did not get there, nothing is
     /// committed, and once they are free the next save lands.
@@ -217,6 +308,45 @@ impl Session {
         self.lands_alone(patches + 1);
         self.every_thread_runs_the_saved_code();
         self.tables_agree();
+    }
+
+    /// Case 6: the page's socket closes; it reconnects and wasm_mt_dev sends
+    /// it the last patch again, which it already has.
+    fn a_reconnection_applies_nothing_twice(&mut self) {
+        let sizes = self.page.eval("window.mtWasmSizes()");
+        let patches = self.patches();
+        let connects = overlay_count(&mut self.page, "connects");
+        let frames = self.page.eval("window.__patchFrames").as_u64().unwrap();
+        self.page.eval("window.__devSockets.at(-1).close()");
+        self.page.wait_for(
+            "the page to reconnect and get the last patch again",
+            &format!(
+                "Number(document.getElementById('hotswap-status').dataset.connects) > {connects} \
+                   && window.__patchFrames > {frames}"
+            ),
+            PATCH,
+        );
+        // Had it been applied again, it would have landed by now.
+        std::thread::sleep(Duration::from_secs(3));
+        assert_eq!(self.page.eval("window.mtWasmSizes()"), sizes);
+        assert_eq!(self.patches(), patches);
+        let (state, text) = overlay(&mut self.page);
+        assert_ne!(state, "error", "{text}");
+    }
+
+    /// Case 7: a tab opened now gets the last patch and loads it into each of
+    /// its own threads.
+    fn a_tab_opened_later_catches_up(&mut self) {
+        let mut late = Browser::launch();
+        late.goto(&format!("http://127.0.0.1:{}/?workers=3", self.tool.port));
+        assert_eq!(late.eval("window.mtReady.then(r => r.workers)"), 3);
+        // Patches are cumulative: the last one alone brings it up to date.
+        wait_for_patches(&mut late, 1);
+        assert_every_thread_renders(&mut late, 3, &self.current);
+        let page = late.eval("window.renderReference()");
+        assert_eq!(page["hash"], self.current.as_str(), "{page}");
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(overlay_count(&mut late, "patches"), 1);
     }
 
     /// Saves the sky's gradient with `factor`, replacing the current one.

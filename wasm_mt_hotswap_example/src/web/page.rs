@@ -117,7 +117,7 @@ impl App {
         app.connect_dev_server();
         app.update_threads_label();
         show_status(window, "");
-        app.render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT)
+        app.render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT, false)
             .await?;
 
         Ok(object(&[
@@ -146,13 +146,26 @@ impl App {
     }
 
     /// Renders, shows the picture and the timing, and returns the stats that
-    /// also land in `window.renderStats`.
-    async fn render(&self, threads: u32, width: u32, height: u32) -> Result<Object, JsValue> {
+    /// also land in `window.renderStats` (with each row's hash if `rows`).
+    async fn render(
+        &self,
+        threads: u32,
+        width: u32,
+        height: u32,
+        rows: bool,
+    ) -> Result<Object, JsValue> {
         let timed = self.render_on(threads, width, height).await?;
         let frame = &timed.frame;
         self.draw(frame)?;
         self.frames.set(self.frames.get() + 1);
         let stats = stats(&timed, self.frames.get());
+        if rows {
+            let hashes: Array = render::row_hashes(&frame.pixels, frame.width)
+                .into_iter()
+                .map(|row| JsValue::from(hash_hex(row)))
+                .collect();
+            set(&stats, "rowHashes", hashes);
+        }
         set(&self.window, "renderStats", stats.clone());
         // Main-thread code behind a hot boundary: edit `stats_line` and the next render shows it.
         let line = HotFn::current(stats_line).call((&timed, self.pool.size(), self.frames.get()));
@@ -186,7 +199,7 @@ impl App {
     /// compares against the native render.
     async fn render_reference(&self, threads: u32) -> Result<Object, JsValue> {
         let stats = self
-            .render(threads, REFERENCE_WIDTH, REFERENCE_HEIGHT)
+            .render(threads, REFERENCE_WIDTH, REFERENCE_HEIGHT, false)
             .await?;
         let hash = get(&stats, "hash").as_string().unwrap_or_default();
         let expected = hash_hex(REFERENCE_HASH);
@@ -247,7 +260,7 @@ impl App {
             let app = app.clone();
             spawn_local(async move {
                 let threads = app.chosen_threads();
-                if let Err(err) = app.render(threads, VIEW_WIDTH, VIEW_HEIGHT).await {
+                if let Err(err) = app.render(threads, VIEW_WIDTH, VIEW_HEIGHT, false).await {
                     show_status(&app.window, &format!("Render failed: {}", error_text(&err)));
                 }
             });
@@ -357,7 +370,7 @@ impl App {
                 spawn_local(async move {
                     app.update_threads_label();
                     if let Err(err) = app
-                        .render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT)
+                        .render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT, false)
                         .await
                     {
                         show_status(&app.window, &format!("Render failed: {}", error_text(&err)));
@@ -388,7 +401,10 @@ impl App {
                 let threads = get_u32_or(&options, "threads", app.chosen_threads())?;
                 let width = get_u32_or(&options, "width", VIEW_WIDTH)?;
                 let height = get_u32_or(&options, "height", VIEW_HEIGHT)?;
-                app.render(threads, width, height).await.map(Into::into)
+                let rows = get(&options, "rowHashes") == JsValue::TRUE;
+                app.render(threads, width, height, rows)
+                    .await
+                    .map(Into::into)
             }
         });
         let app = self.clone();

@@ -81,6 +81,22 @@ pub fn native_reference_hash(scratch: &Scratch) -> String {
     report["hash"].as_str().expect("a hash").to_string()
 }
 
+/// Each row's hash of a `width` x `height` render by a native build of the
+/// scratch copy as it is now (what `mtRender({rowHashes: true})` gives).
+pub fn native_row_hashes(scratch: &Scratch, width: u32, height: u32) -> Vec<String> {
+    let report = native_bench(
+        scratch,
+        &[
+            "--width",
+            &width.to_string(),
+            "--height",
+            &height.to_string(),
+            "--row-hashes",
+        ],
+    );
+    strings(&report["row_hashes"])
+}
+
 /// One render by `native_bench` in the scratch copy, on one thread; its JSON line.
 fn native_bench(scratch: &Scratch, args: &[&str]) -> Value {
     let output = Command::new("cargo")
@@ -112,6 +128,18 @@ fn native_bench(scratch: &Scratch, args: &[&str]) -> Value {
         .rev()
         .find_map(|line| e2e_support::serde_json::from_str(line).ok())
         .unwrap_or_else(|| panic!("no JSON line in {text:?}"))
+}
+
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn counts(value: &Value) -> Vec<u64> {
