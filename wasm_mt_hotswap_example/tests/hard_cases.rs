@@ -330,8 +330,8 @@ impl Session {
         std::thread::sleep(Duration::from_secs(3));
         assert_eq!(self.page.eval("window.mtWasmSizes()"), sizes);
         assert_eq!(self.patches(), patches);
-        let (state, text) = overlay(&mut self.page);
-        assert_ne!(state, "error", "{text}");
+        let shown = overlay(&mut self.page);
+        assert_ne!(shown.state, "error", "{}", shown.text);
     }
 
     /// Case 7: a tab opened now gets the last patch and loads it into each of
@@ -386,8 +386,8 @@ impl Session {
         wait_for_patches(&mut self.page, patches);
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(self.patches(), patches, "each patch counted once");
-        let (state, text) = overlay(&mut self.page);
-        assert_eq!(state, "patched", "{text}");
+        let shown = overlay(&mut self.page);
+        assert_eq!(shown.state, "patched", "{}", shown.text);
     }
 
     /// Keeps every rayon thread in one job (`mtHold`) until [`Session::release`].
