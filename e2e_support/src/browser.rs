@@ -112,6 +112,15 @@ impl Browser {
         });
     }
 
+    /// Run `script` in every document this page loads from now on, before the
+    /// document's own scripts (to observe what the page does from its start).
+    pub fn before_each_document(&mut self, script: &str) {
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": script }),
+        );
+    }
+
     /// Evaluate a JavaScript expression (awaiting it if it is a promise) and return its value.
     pub fn eval(&mut self, expression: &str) -> Value {
         self.try_eval(expression)

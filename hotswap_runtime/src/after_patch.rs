@@ -9,16 +9,22 @@
 //! a timer of its own), each piece with its panics caught where they unwind:
 //!
 //! 1. every [`Rebuilt`](crate::Rebuilt) value, rebuilt through the new code;
-//! 2. then the app's `on_patch` (and the "patched in N ms" report), which can
-//!    therefore rely on the new router or view already being in place,
-//!    whatever order `main` set them up in.
+//! 2. then the app's `on_patch` (and one "patched in N ms" report per patch
+//!    that landed since the hooks last ran), which can therefore rely on the
+//!    new router or view already being in place, whatever order `main` set
+//!    them up in.
+//!
+//! Several patches can land before the hooks run (in the browser they run
+//! from a timer): the hooks then run once, and the landing callback is told
+//! how many landed, so that each is reported.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 
 /// Rebuilds one value; returns false once the value is gone (then it is dropped from the list).
 type Rebuild = Box<dyn FnMut() -> bool + Send>;
-type Landed = Arc<dyn Fn() + Send + Sync>;
+/// Told how many patches landed since it last ran.
+type Landed = Arc<dyn Fn(usize) + Send + Sync>;
 
 #[derive(Default)]
 pub(crate) struct Hooks {
@@ -32,19 +38,20 @@ impl Hooks {
     }
 
     #[cfg(debug_assertions)]
-    pub(crate) fn set_landed(&self, landed: impl Fn() + Send + Sync + 'static) {
+    pub(crate) fn set_landed(&self, landed: impl Fn(usize) + Send + Sync + 'static) {
         *lock(&self.landed) = Some(Arc::new(landed));
     }
 
-    /// Rebuilt values first, then the landing callback. Each hook catches its own panics.
-    pub(crate) fn run(&self) {
+    /// Rebuilt values first, then the landing callback, told that `landings`
+    /// patches landed. Each hook catches its own panics.
+    pub(crate) fn run(&self, landings: usize) {
         // Taken out while they run: a rebuild may create another `Rebuilt`.
         let mut rebuilds = std::mem::take(&mut *lock(&self.rebuilds));
         rebuilds.retain_mut(|rebuild| rebuild());
         lock(&self.rebuilds).splice(0..0, rebuilds);
         let landed = lock(&self.landed).clone();
         if let Some(landed) = landed {
-            landed();
+            landed(landings);
         }
     }
 }
@@ -61,15 +68,15 @@ pub(crate) fn hooks() -> &'static Hooks {
     HOOKS.get_or_init(Hooks::default)
 }
 
-/// A patch landed and its hooks have not run yet.
-static PENDING: AtomicBool = AtomicBool::new(false);
+/// How many patches landed since the hooks last ran.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
 /// How the platform gets [`run_pending`] called soon, outside the caller.
 static SCHEDULE: OnceLock<fn()> = OnceLock::new();
 
 /// subsecond's handler (and the threaded commit): note the landing, nothing
 /// that could panic, and ask the platform to run the hooks later.
 pub(crate) fn record_landing() {
-    PENDING.store(true, Ordering::SeqCst);
+    PENDING.fetch_add(1, Ordering::SeqCst);
     if let Some(schedule) = SCHEDULE.get() {
         schedule();
     }
@@ -82,15 +89,16 @@ pub(crate) fn schedule_with(schedule: fn()) {
     let _ = SCHEDULE.set(schedule);
 }
 
-/// Whether a patch landed since the last call; the caller then owns its hooks.
-pub(crate) fn take_pending() -> bool {
-    PENDING.swap(false, Ordering::SeqCst)
+/// How many patches landed since the last call (the caller then owns their hooks).
+pub(crate) fn take_pending() -> usize {
+    PENDING.swap(0, Ordering::SeqCst)
 }
 
-/// Run the hooks if a patch landed since they last ran.
+/// Run the hooks if patches landed since they last ran.
 pub(crate) fn run_pending() {
-    if take_pending() {
-        hooks().run();
+    let landings = take_pending();
+    if landings > 0 {
+        hooks().run(landings);
     }
 }
 
@@ -133,22 +141,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn landings_before_the_hooks_run_are_counted_and_the_hooks_run_once() {
+        let _turn = PROCESS_HOOKS.lock().unwrap_or_else(PoisonError::into_inner);
+        take_pending();
+        record_landing();
+        record_landing();
+        record_landing();
+        assert_eq!(take_pending(), 3);
+        assert_eq!(take_pending(), 0);
+    }
+
+    #[test]
     #[cfg(debug_assertions)]
     fn rebuilds_run_before_the_landing_callback_whatever_the_registration_order() {
         let hooks = Hooks::default();
         let order = Arc::new(Mutex::new(Vec::new()));
         let seen = order.clone();
-        hooks.set_landed(move || seen.lock().unwrap().push("on_patch"));
+        hooks.set_landed(move |landings| seen.lock().unwrap().push(format!("on_patch {landings}")));
         let seen = order.clone();
         hooks.add_rebuild(move || {
-            seen.lock().unwrap().push("rebuild");
+            seen.lock().unwrap().push("rebuild".to_string());
             true
         });
-        hooks.run();
-        hooks.run();
+        hooks.run(1);
+        hooks.run(2);
         assert_eq!(
             *order.lock().unwrap(),
-            ["rebuild", "on_patch", "rebuild", "on_patch"]
+            ["rebuild", "on_patch 1", "rebuild", "on_patch 2"]
         );
     }
 
@@ -161,8 +180,8 @@ pub(crate) mod tests {
             *counted.lock().unwrap() += 1;
             false
         });
-        hooks.run();
-        hooks.run();
+        hooks.run(1);
+        hooks.run(1);
         assert_eq!(*runs.lock().unwrap(), 1);
     }
 

@@ -116,12 +116,12 @@ mod tests {
         assert_eq!(*rebuilt.current(), 101);
 
         VERSION.store(2, Ordering::SeqCst);
-        after_patch::hooks().run();
+        after_patch::hooks().run(1);
         assert_eq!(*rebuilt.current(), 102, "rebuilt after the patch");
 
         BROKEN.store(1, Ordering::SeqCst);
         VERSION.store(3, Ordering::SeqCst);
-        after_patch::hooks().run();
+        after_patch::hooks().run(1);
         assert_eq!(
             *rebuilt.current(),
             102,
@@ -129,7 +129,7 @@ mod tests {
         );
 
         BROKEN.store(0, Ordering::SeqCst);
-        after_patch::hooks().run();
+        after_patch::hooks().run(1);
         assert_eq!(*rebuilt.current(), 103, "the next patch rebuilds again");
     }
 }

@@ -31,6 +31,8 @@ pub mod boundary;
 mod dylink;
 #[cfg(all(target_arch = "wasm32", any(debug_assertions, feature = "rayon-pool")))]
 mod js_error;
+#[cfg(any(test, all(debug_assertions, target_arch = "wasm32")))]
+mod jump_slot;
 pub mod keep;
 pub mod message;
 #[cfg(all(target_arch = "wasm32", feature = "rayon-pool"))]

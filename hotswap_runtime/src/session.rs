@@ -4,7 +4,8 @@
 //! frames; every decision lives here so it is written once and unit-tested with
 //! a fake platform.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
 use subsecond::JumpTable;
@@ -31,8 +32,10 @@ pub(crate) trait Platform: Send + Sync + 'static {
     fn reload(&self) {}
 }
 
-/// The patch we applied and are waiting to see land.
+/// A patch we applied and are waiting to see land.
 struct InFlight {
+    /// Which patch: a platform that knows which one failed says so by it.
+    lib: PathBuf,
     received_ms: f64,
     /// When dx announced it started patching: what "patched in N ms" counts from.
     started_ms: f64,
@@ -43,7 +46,10 @@ struct InFlight {
 
 #[derive(Default)]
 struct State {
-    in_flight: Option<InFlight>,
+    /// The patches applied and not landed yet, oldest first. The web applies
+    /// them in the background, so a save can come while others still load
+    /// (threaded: one at a time, in order, behind a long render).
+    in_flight: VecDeque<InFlight>,
     started_ms: Option<f64>,
     /// Kinds of unknown messages already logged (each is logged once).
     unknown: HashSet<String>,
@@ -53,7 +59,7 @@ struct State {
     other_build: bool,
     /// The patch libraries applied so far: dx sends its latest one again to
     /// every client that (re)connects.
-    applied: HashSet<std::path::PathBuf>,
+    applied: HashSet<PathBuf>,
     /// The latest patch applied: a page that reloads itself takes it along
     /// (dx 0.7.10 does not send it to the new page).
     last_applied: Option<JumpTable>,
@@ -83,8 +89,8 @@ impl<P: Platform> Session<P> {
         self.platform.show(&status);
     }
 
-    /// Run `on_patch` after every patch that lands (after the `Rebuilt` values
-    /// were rebuilt), and report the landing.
+    /// Run `on_patch` after patches land (after the `Rebuilt` values were
+    /// rebuilt), and report each landing.
     ///
     /// subsecond calls its handlers only once the new jump table is committed,
     /// which on the web is well after `apply_patch` returned.
@@ -93,16 +99,23 @@ impl<P: Platform> Session<P> {
             platform: self.platform.clone(),
             state: self.state.clone(),
         };
-        after_patch::hooks().set_landed(move || session.landed(&on_patch));
+        after_patch::hooks().set_landed(move |landings| session.landed(landings, &on_patch));
     }
 
-    /// A patch has landed: report how long it took, then run the app's
-    /// callback (reported first: in the browser a panic in the callback
-    /// aborts, and the patch did land).
-    fn landed(&self, on_patch: &dyn Fn()) {
-        let in_flight = self.state().in_flight.take();
-        if let Some(patch) = in_flight {
-            let ms = (self.platform.now_ms() - patch.started_ms).max(0.0);
+    /// `landings` patches have landed since the hooks last ran: report each,
+    /// once, with how long it took, then run the app's callback once
+    /// (reported first: in the browser a panic in the callback aborts, and
+    /// the patches did land).
+    fn landed(&self, landings: usize, on_patch: &dyn Fn()) {
+        let now = self.platform.now_ms();
+        let landed: Vec<InFlight> = {
+            let mut state = self.state();
+            (0..landings)
+                .filter_map(|_| take_landed(&mut state.in_flight))
+                .collect()
+        };
+        for patch in landed {
+            let ms = (now - patch.started_ms).max(0.0);
             self.report(Status::Patched {
                 ms: ms.round() as u64,
             });
@@ -192,10 +205,7 @@ impl<P: Platform> Session<P> {
     /// Whether a patch was applied and has not landed yet.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn patch_in_flight(&self) -> bool {
-        self.state()
-            .in_flight
-            .as_ref()
-            .is_some_and(|patch| !patch.failed)
+        self.state().in_flight.iter().any(|patch| !patch.failed)
     }
 
     /// The build this page loaded (the first answer of the build check) and
@@ -225,32 +235,57 @@ impl<P: Platform> Session<P> {
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn fail_if_stuck(&self, timeout_ms: f64) {
         let now = self.platform.now_ms();
-        let stuck = self
-            .state()
-            .in_flight
-            .as_ref()
-            .is_some_and(|patch| !patch.failed && now - patch.received_ms > timeout_ms);
-        if stuck {
-            self.fail_in_flight(&format!(
+        let mut stuck = 0;
+        for patch in self.state().in_flight.iter_mut() {
+            if !patch.failed && now - patch.received_ms > timeout_ms {
+                patch.failed = true;
+                stuck += 1;
+            }
+        }
+        for _ in 0..stuck {
+            self.report_failure(&format!(
                 "the patch did not land within {} s (see the errors above)",
                 timeout_ms / 1000.0
             ));
         }
     }
 
-    /// The patch in flight failed on its way in (the web sees the error on the page).
+    /// A patch in flight failed on its way in, we do not know which (the web
+    /// sees an error on the page): the oldest one still loading.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn fail_in_flight(&self, reason: &str) {
-        let newly_failed = self
+        let oldest = self
             .state()
             .in_flight
-            .as_mut()
-            .is_some_and(|patch| !std::mem::replace(&mut patch.failed, true));
-        if newly_failed {
-            self.report(Status::PatchFailed {
-                reason: with_advice(reason),
+            .iter_mut()
+            .find(|patch| !patch.failed)
+            .map(|patch| {
+                patch.failed = true;
             });
+        if oldest.is_some() {
+            self.report_failure(reason);
         }
+    }
+
+    /// The patch `lib` failed for certain and will not land (the threaded
+    /// loader knows): it is no longer in flight, whatever came after it.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn fail_patch(&self, lib: &Path, reason: &str) {
+        let removed = {
+            let mut state = self.state();
+            let at = state.in_flight.iter().position(|patch| patch.lib == lib);
+            at.and_then(|at| state.in_flight.remove(at))
+        };
+        // Reported already if it timed out first.
+        if removed.is_some_and(|patch| !patch.failed) {
+            self.report_failure(reason);
+        }
+    }
+
+    fn report_failure(&self, reason: &str) {
+        self.report(Status::PatchFailed {
+            reason: with_advice(reason),
+        });
     }
 
     fn patch(&self, table: JumpTable, for_pid: Option<u32>, for_build: Option<u64>, dx_ms: u64) {
@@ -294,7 +329,8 @@ impl<P: Platform> Session<P> {
         let mut state = self.state();
         // Without a start message (we connected mid-patch), dx's compile time is the best guess.
         let started_ms = state.started_ms.take();
-        state.in_flight = Some(InFlight {
+        state.in_flight.push_back(InFlight {
+            lib: table.lib.clone(),
             received_ms,
             started_ms: started_ms.unwrap_or(received_ms - dx_ms as f64),
             failed: false,
@@ -302,13 +338,24 @@ impl<P: Platform> Session<P> {
         state.applied.insert(table.lib.clone());
         state.last_applied = Some(table.clone());
         drop(state);
+        let lib = table.lib.clone();
         if let Err(reason) = self.platform.apply(table) {
-            self.state().in_flight.take();
-            self.report(Status::PatchFailed {
-                reason: with_advice(&reason),
-            });
+            self.fail_patch(&lib, &reason);
         }
     }
+}
+
+/// Which of `in_flight` a landing was, taken out: the oldest still loading
+/// (patches land in the order they were applied), else the oldest reported
+/// failed (it landed after all). Failed ones before it are dropped: a later
+/// patch landed, so they never will, or no longer matter.
+fn take_landed(in_flight: &mut VecDeque<InFlight>) -> Option<InFlight> {
+    let at = in_flight
+        .iter()
+        .position(|patch| !patch.failed)
+        .unwrap_or(0);
+    in_flight.drain(..at);
+    in_flight.pop_front()
 }
 
 /// The log line a client sends dx right after connecting. dx prints it only
@@ -405,7 +452,7 @@ pub(crate) mod tests {
         assert!(matches!(&shown[1], Status::Ignored { reason } if reason.contains("build 1")));
         session.handle_text(&patch_for(77, 0));
         assert_eq!(fake.applied.load(Ordering::SeqCst), 1);
-        assert!(session.state().in_flight.is_some());
+        assert_eq!(session.state().in_flight.len(), 1);
     }
 
     #[test]
@@ -475,7 +522,7 @@ pub(crate) mod tests {
         session.handle_text(&patch_for(77, 0));
         session.fail_if_stuck(5_000.0);
         assert!(fake.shown().is_empty(), "not stuck yet");
-        session.state().in_flight.as_mut().unwrap().received_ms = -10_000.0;
+        session.state().in_flight[0].received_ms = -10_000.0;
         session.fail_if_stuck(5_000.0);
         session.fail_if_stuck(5_000.0);
         let shown = fake.shown();
@@ -510,11 +557,87 @@ pub(crate) mod tests {
         session.fail_in_flight("an error elsewhere on the page");
         assert!(!session.patch_in_flight());
         session.fail_if_stuck(0.0);
-        session.landed(&|| {});
+        session.landed(1, &|| {});
         let shown = fake.shown();
         assert!(matches!(&shown[0], Status::PatchFailed { .. }), "{shown:?}");
         assert!(matches!(&shown[1], Status::Patched { .. }), "{shown:?}");
         assert_eq!(shown.len(), 2, "reported failed once: {shown:?}");
+    }
+
+    fn patch_named(lib: &str) -> String {
+        patch_for(77, 0).replace("/nonexistent.so", lib)
+    }
+
+    #[test]
+    fn patches_queued_behind_one_still_loading_are_each_reported_once_in_order() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        for lib in ["/1.wasm", "/2.wasm", "/3.wasm"] {
+            session.handle_text(&patch_named(lib));
+        }
+        assert_eq!(fake.applied.load(Ordering::SeqCst), 3);
+        let calls = AtomicU64::new(0);
+        let on_patch = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+        };
+        session.landed(1, &on_patch);
+        assert!(session.patch_in_flight(), "two still loading");
+        // The other two land before the page's timer runs the hooks once.
+        session.landed(2, &on_patch);
+        assert!(!session.patch_in_flight());
+        session.landed(1, &on_patch);
+        let patched = fake
+            .shown()
+            .iter()
+            .filter(|status| matches!(status, Status::Patched { .. }))
+            .count();
+        assert_eq!(patched, 3, "{:?}", fake.shown());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "the app's callback once per run"
+        );
+    }
+
+    #[test]
+    fn a_failed_patch_is_no_longer_in_flight_and_the_next_one_is_reported_landed() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(&patch_named("/1.wasm"));
+        session.handle_text(&patch_named("/2.wasm"));
+        session.fail_patch(
+            Path::new("/1.wasm"),
+            "rayon thread 1: cannot link the patch",
+        );
+        session.fail_patch(Path::new("/1.wasm"), "reported once");
+        assert!(session.patch_in_flight(), "the second is still loading");
+        session.landed(1, &|| {});
+        assert!(!session.patch_in_flight());
+        let shown = fake.shown();
+        assert!(
+            matches!(&shown[..], [Status::PatchFailed { reason }, Status::Patched { .. }]
+                if reason.contains("rayon thread 1")),
+            "the last word is the landing: {shown:?}"
+        );
+    }
+
+    #[test]
+    fn a_stuck_patch_fails_alone_and_the_one_behind_it_still_lands() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(&patch_named("/1.wasm"));
+        session.state().in_flight[0].received_ms = -10_000.0;
+        session.handle_text(&patch_named("/2.wasm"));
+        session.fail_if_stuck(5_000.0);
+        session.fail_patch(Path::new("/1.wasm"), "timed out, reported already");
+        session.landed(1, &|| {});
+        let shown = fake.shown();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            matches!(&shown[0], Status::PatchFailed { reason } if reason.contains("did not land"))
+        );
+        assert!(matches!(&shown[1], Status::Patched { .. }));
+        assert!(!session.patch_in_flight());
     }
 
     #[test]
@@ -564,9 +687,9 @@ pub(crate) mod tests {
         let session = session(&fake);
         session.handle_text(r#""HotPatchStart""#);
         session.handle_text(&patch_for(77, 0));
-        session.landed(&|| panic!("on_patch failed"));
+        session.landed(1, &|| panic!("on_patch failed"));
         session.handle_text(&patch_for(77, 0).replace("nonexistent.so", "next.so"));
-        session.landed(&|| {});
+        session.landed(1, &|| {});
         let shown = fake.shown();
         assert_eq!(
             shown[1..],

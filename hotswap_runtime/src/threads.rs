@@ -5,15 +5,25 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// Runs a closure on every thread of the app except the page's own, at a
-/// point where that thread runs none of the app's hot code (between two
-/// jobs), and resolves when all have, with the first error if any did.
+/// Runs a closure on every thread of the app except the page's own, and
+/// resolves when all have, with the first error if any did.
+///
+/// Where a thread runs it need not be outside the app's code: the closure
+/// only loads a patch, and nothing calls the new code before every thread
+/// has it and the page commits the jump table. A call the thread is in the
+/// middle of (further down its stack) goes on with the code it started with.
+/// What matters is that every thread runs it soon: a thread that never does
+/// holds back every patch, so an implementation gives up after a while with
+/// an error that says so.
 ///
 /// A rayon app gets it from the library: `pool::Pool` (feature `rayon-pool`)
 /// implements it with `ThreadPool::spawn_broadcast` (an idle rayon thread
 /// never returns to its worker's event loop, so a message cannot reach it, but
-/// a job can), plus a call on its dispatcher worker. Another kind of worker
-/// pool implements it itself.
+/// a job can), plus a call on its dispatcher worker. A rayon thread runs the
+/// broadcast when it takes its next job: after the job it is in, or while it
+/// waits inside a `join` or `scope`, in the middle of the app's code. The
+/// pool gives up after `pool::PATCH_WAIT`. Another kind of worker pool
+/// implements it itself.
 pub trait EveryThread {
     fn run_everywhere(&self, task: ThreadTask)
         -> Pin<Box<dyn Future<Output = Result<(), String>>>>;

@@ -4,24 +4,31 @@
 //!
 //! ```text
 //! cargo run --release -p wasm_mt_hotswap_example --example native_bench -- \
-//!     [--width 800] [--height 600] [--runs 7] [--threads 1,2]
+//!     [--width 800] [--height 600] [--runs 7] [--threads 1,2] [--row-hashes]
 //! ```
 //!
 //! `--runs 1 --width 64 --height 48` prints the reference render's hash, the
-//! number the browser tests compare a page's render with.
+//! number the browser tests compare a page's render with; `--row-hashes`
+//! adds each row's (`row_hashes`), which `mtRender({rowHashes: true})` gives
+//! for a frame in the page.
 
 use std::time::Instant;
 
 use raytracer_core::{fnv1a64, hash_hex, median_ms};
-use wasm_mt_hotswap_example::render::{native_pool, render};
+use wasm_mt_hotswap_example::render::{native_pool, render, row_hashes};
 
 fn main() {
     let mut width = 800;
     let mut height = 600;
     let mut runs = 7;
     let mut threads = vec![1, 2];
+    let mut rows = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--row-hashes" {
+            rows = true;
+            continue;
+        }
         let value = args.next().unwrap_or_else(|| usage(&flag));
         let number = |v: &str| v.parse::<u32>().unwrap_or_else(|_| usage(&flag));
         match flag.as_str() {
@@ -37,6 +44,7 @@ fn main() {
     }
 
     let mut hash = None;
+    let mut first_rows = None;
     let mut results = Vec::new();
     for &n in &threads {
         // The pool is started before timing, as the page's pool is.
@@ -50,6 +58,9 @@ fn main() {
                 let frame = pool.install(|| render(width, height, n));
                 let ms = start.elapsed().as_secs_f64() * 1000.0;
                 hash.get_or_insert(fnv1a64(&frame.pixels));
+                if rows {
+                    first_rows.get_or_insert_with(|| row_hashes(&frame.pixels, width));
+                }
                 ms
             })
             .collect();
@@ -60,8 +71,15 @@ fn main() {
             samples_json.join(",")
         ));
     }
+    let row_hashes = first_rows.map_or(String::new(), |rows| {
+        let quoted: Vec<String> = rows
+            .iter()
+            .map(|row| format!(r#""{}""#, hash_hex(*row)))
+            .collect();
+        format!(r#","row_hashes":[{}]"#, quoted.join(","))
+    });
     println!(
-        r#"{{"kind":"native","width":{width},"height":{height},"runs":{runs},"hash":"{}","results":[{}]}}"#,
+        r#"{{"kind":"native","width":{width},"height":{height},"runs":{runs},"hash":"{}","results":[{}]{row_hashes}}}"#,
         hash_hex(hash.expect("at least one run")),
         results.join(",")
     );
@@ -70,7 +88,7 @@ fn main() {
 fn usage(bad: &str) -> ! {
     eprintln!(
         "native_bench: bad argument near `{bad}`\n\
-         usage: native_bench [--width N] [--height N] [--runs N] [--threads 1,2,..]"
+         usage: native_bench [--width N] [--height N] [--runs N] [--threads 1,2,..] [--row-hashes]"
     );
     std::process::exit(2)
 }

@@ -96,6 +96,13 @@ pub fn reference_hash_on_this_thread() -> u64 {
     fnv1a64(&image)
 }
 
+/// FNV-1a 64 of each row of a `width`-pixel-wide image, top to bottom: the
+/// tests tell, row by row, which code rendered a frame.
+pub fn row_hashes(pixels: &[u8], width: u32) -> Vec<u64> {
+    let row_len = (width as usize * BYTES_PER_PIXEL).max(1);
+    pixels.chunks_exact(row_len).map(fnv1a64).collect()
+}
+
 /// Every row of `image`, with its number.
 fn numbered_rows(image: &mut [u8], width: u32) -> Vec<(u32, &mut [u8])> {
     let row_len = (width as usize * BYTES_PER_PIXEL).max(1);
@@ -160,6 +167,16 @@ mod tests {
             assert!(frame.pixels == single, "{shares} shares");
             assert_eq!(frame.shares, shares.min(height));
         }
+    }
+
+    #[test]
+    fn row_hashes_hash_each_row_alone() {
+        let (width, height) = (5, 3);
+        let image = plain(width, height);
+        let rows = row_hashes(&image, width);
+        assert_eq!(rows.len(), height as usize);
+        let row_len = width as usize * BYTES_PER_PIXEL;
+        assert_eq!(rows[1], fnv1a64(&image[row_len..2 * row_len]));
     }
 
     #[test]

@@ -6,14 +6,15 @@
 //! main-thread code patches too; a second page gets the same patches, applied
 //! to its own threads.
 //!
-//! "Every thread runs the new code" is checked by pixels: each rayon thread
-//! renders the reference scene alone through the hot boundary, and each hash
-//! must equal the native render of the edited scratch copy.
+//! "Every thread runs the new code" is checked by pixels (`mt_page`).
 
-use std::process::Command;
+mod mt_page;
 
-use e2e_support::serde_json::{json, Value};
 use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
+use mt_page::{
+    assert_every_thread_renders, counts, native_reference_hash, overlay_count,
+    wait_for_overlay_error, wait_for_patches, wait_until_thread_hashes,
+};
 
 const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
 const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
@@ -112,13 +113,7 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
         "let k = 0.75 * (1.0 - ray.dir.y);",
         "let k: u32 = 0.75 * (1.0 - ray.dir.y);",
     );
-    browser.wait_for(
-        "the overlay to show the compile error",
-        "(() => { const s = document.getElementById('hotswap-status'); \
-           return s && s.dataset.state === 'error' && s.textContent.includes('build failed') \
-           && s.textContent; })()",
-        PATCH,
-    );
+    wait_for_overlay_error(&mut browser, "build failed");
     assert_every_thread_renders(&mut browser, workers, &quick);
     scratch.edit(SHADE, "let k: u32 = 0.75 * (1.0 - ray.dir.y);", SKY);
     wait_for_patches(&mut browser, patches + 1);
@@ -188,90 +183,4 @@ fn rows_rendered(browser: &mut Browser) -> u64 {
     let rows = browser.eval("window.mtRowsRendered()");
     rows.as_u64()
         .unwrap_or_else(|| panic!("mtRowsRendered: {rows}"))
-}
-
-/// Every rayon thread renders the reference alone and gets `expected`.
-fn assert_every_thread_renders(browser: &mut Browser, workers: usize, expected: &str) {
-    let hashes = browser.eval("window.mtThreadHashes()");
-    let want: Vec<Value> = (0..workers)
-        .map(|thread| json!({ "thread": thread, "hash": expected }))
-        .collect();
-    assert_eq!(hashes, json!(want), "each thread's reference render");
-}
-
-fn wait_until_thread_hashes(browser: &mut Browser, workers: usize, expected: &str) {
-    let all = format!(
-        "window.mtThreadHashes().then(h => h.length === {workers} \
-           && h.every(t => t.hash === '{expected}') && h)"
-    );
-    browser.wait_for("every thread to run the last edit", &all, PATCH);
-}
-
-fn wait_for_patches(browser: &mut Browser, patches: u64) {
-    let expression = format!(
-        "(() => {{ const s = document.getElementById('hotswap-status'); \
-           return s && Number(s.dataset.patches || 0) >= {patches} && s.textContent; }})()"
-    );
-    let text = browser.wait_for(&format!("patch {patches} to land"), &expression, PATCH);
-    assert!(
-        text.as_str().unwrap_or_default().contains("patched"),
-        "{text}"
-    );
-}
-
-fn overlay_count(browser: &mut Browser, name: &str) -> u64 {
-    let value = browser.eval(&format!(
-        "Number(document.getElementById('hotswap-status')?.dataset.{name} || 0)"
-    ));
-    value.as_u64().unwrap_or(0)
-}
-
-/// The reference render's hash from a native build of the scratch copy as it is now.
-fn native_reference_hash(scratch: &Scratch) -> String {
-    let output = Command::new("cargo")
-        .args([
-            "run",
-            "-q",
-            "-p",
-            "wasm_mt_hotswap_example",
-            "--example",
-            "native_bench",
-        ])
-        .args([
-            "--",
-            "--runs",
-            "1",
-            "--threads",
-            "1",
-            "--width",
-            "64",
-            "--height",
-            "48",
-        ])
-        .current_dir(scratch.root())
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cannot run cargo");
-    assert!(
-        output.status.success(),
-        "native_bench failed in the scratch copy:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json_line(&output.stdout);
-    report["hash"].as_str().expect("a hash").to_string()
-}
-
-fn serde_json_line(stdout: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(stdout);
-    text.lines()
-        .rev()
-        .find_map(|line| e2e_support::serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("no JSON line in {text:?}"))
-}
-
-fn counts(value: &Value) -> Vec<u64> {
-    value
-        .as_array()
-        .map(|runs| runs.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
 }

@@ -8,13 +8,16 @@
 //! Needs the nightly toolchain with rust-src, wasm-bindgen-cli and dx:
 //! `scripts/test` installs them.
 
+mod mt_page;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use e2e_support::serde_json::{json, Value};
+use e2e_support::serde_json::json;
 use e2e_support::{free_port, wait_until, Browser, Dx, Scratch, FIRST_BUILD, PATCH};
+use mt_page::counts;
 use raytracer_core::{fnv1a64, hash_hex};
 use wasm_mt_hotswap_example::render::{render_native, REFERENCE_HEIGHT, REFERENCE_WIDTH};
 
@@ -208,13 +211,6 @@ fn check_thread_slider(browser: &mut Browser) {
         Duration::from_secs(30),
     );
     assert!(stats.as_str().unwrap().contains(" ms "), "{stats}");
-}
-
-fn counts(value: &Value) -> Vec<u64> {
-    value
-        .as_array()
-        .map(|runs| runs.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
 }
 
 /// A static server without the isolation headers, as a careless set-up would have.

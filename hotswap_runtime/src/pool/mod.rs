@@ -22,7 +22,10 @@
 //! * Each rayon thread loads the patches the page has applied before it runs
 //!   any job (rayon's `start_handler`), and [`Pool`] is the
 //!   [`EveryThread`](crate::EveryThread) that loads each new patch into the
-//!   dispatcher and every rayon thread.
+//!   dispatcher and every rayon thread, at their safe points. A thread that
+//!   does not reach one within [`PATCH_WAIT`] (it is in a job that runs on,
+//!   without waiting in a `join` or `scope`) fails that patch, with a line
+//!   saying how many did not, rather than holding every later patch back.
 
 mod handoff;
 mod message;
@@ -34,7 +37,9 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use js_sys::{Array, Function, Promise};
 use rayon::ThreadPool;
@@ -64,6 +69,20 @@ type Job = Box<dyn FnOnce(&'static ThreadPool) + Send>;
 /// How to settle each request still waiting for its reply, by request id.
 type Pending = Rc<RefCell<HashMap<u32, (Function, Function)>>>;
 
+/// How long a patch waits for every rayon thread to reach its safe point.
+/// A thread gets there when it takes its next job; one that stays longer in
+/// a job that never waits in a `join` or `scope` fails the patch instead of
+/// holding every later one back.
+pub const PATCH_WAIT: Duration = Duration::from_secs(10);
+
+/// The dispatcher worker's name, in DevTools and in messages.
+const DISPATCHER: &str = "dispatcher worker";
+
+/// Rayon thread `index`'s worker's name, in DevTools and in messages.
+fn thread_name(index: u32) -> String {
+    format!("rayon thread {index}")
+}
+
 /// The page's handle on the pool; clones share it.
 #[derive(Clone)]
 pub struct Pool {
@@ -92,9 +111,9 @@ impl Pool {
         let pending: Pending = Rc::default();
         let mut handlers = Vec::new();
         let threads = (0..size)
-            .map(|_| spawn_worker(&pending, &mut handlers))
+            .map(|index| spawn_worker(&thread_name(index), &pending, &mut handlers))
             .collect::<Result<Vec<_>, _>>()?;
-        let dispatcher = spawn_worker(&pending, &mut handlers)?;
+        let dispatcher = spawn_worker(DISPATCHER, &pending, &mut handlers)?;
         let pool = Pool {
             inner: Rc::new(Inner {
                 threads,
@@ -164,8 +183,10 @@ impl Pool {
     /// cannot reach it, but a job can (`ThreadPool::spawn_broadcast`). A
     /// thread runs `f` when it takes its next job: a busy thread when it
     /// finishes the job it is in, or while it waits inside a `join` or
-    /// `scope` (rayon runs other jobs there). A thread that never finishes a
-    /// job never runs `f`, and this never resolves.
+    /// `scope` (rayon runs other jobs there, so `f` may run in the middle of
+    /// one of the app's functions, with its frames below on the stack). A
+    /// thread that never finishes a job never runs `f`, and this never
+    /// resolves (a patch stops waiting after [`PATCH_WAIT`]).
     pub async fn at_safe_point<R: Send + 'static>(
         &self,
         f: impl Fn(usize) -> R + Send + Sync + 'static,
@@ -179,6 +200,21 @@ impl Pool {
         &self,
         job: impl FnOnce(&'static ThreadPool, Reply<T>) + Send + 'static,
     ) -> Result<T, String> {
+        self.submit_within(None, job)
+            .await
+            .map_err(|late| match late {
+                Late::Failed(err) => err,
+                Late::TimedOut => unreachable!("no time limit was set"),
+            })
+    }
+
+    /// [`Pool::submit`], giving up after `limit` if one is set. A reply
+    /// that comes after that is dropped (its value is leaked: a few bytes).
+    async fn submit_within<T: Send + 'static>(
+        &self,
+        limit: Option<Duration>,
+        job: impl FnOnce(&'static ThreadPool, Reply<T>) + Send + 'static,
+    ) -> Result<T, Late> {
         let inner = &self.inner;
         let id = inner.next_id.get();
         inner.next_id.set(id.wrapping_add(1).max(self.size() + 1));
@@ -195,13 +231,24 @@ impl Pool {
             // SAFETY: not posted, so this is the one owner of the job.
             drop(unsafe { handoff::take::<Job>(address) });
             inner.pending.borrow_mut().remove(&id);
-            return Err(describe(&err));
+            return Err(Late::Failed(describe(&err)));
         }
-        let done: Message = JsFuture::from(replied)
+        // The timer resolves with `undefined`, a reply is a message.
+        let replied = match limit {
+            Some(limit) => Promise::race(&Array::of2(&replied, &timer(limit))),
+            None => replied,
+        };
+        let done = JsFuture::from(replied)
             .await
-            .map_err(|err| describe(&err))?
-            .unchecked_into();
-        let value = done.value().ok_or("the pool replied without a value")?;
+            .map_err(|err| Late::Failed(describe(&err)))?;
+        if done.is_undefined() {
+            inner.pending.borrow_mut().remove(&id);
+            return Err(Late::TimedOut);
+        }
+        let done: Message = done.unchecked_into();
+        let value = done
+            .value()
+            .ok_or_else(|| Late::Failed("the pool replied without a value".into()))?;
         // SAFETY: only `Reply::<T>::send` posts `done` for this id, once, with
         // the address of a boxed `T`.
         Ok(unsafe { handoff::take::<T>(value) })
@@ -217,8 +264,15 @@ impl Pool {
     }
 }
 
+/// Why a request got no answer.
+enum Late {
+    Failed(String),
+    TimedOut,
+}
+
 /// The dispatcher first (the job runs there), then every rayon thread at its
 /// safe point: every worker that holds an instance of the app's module.
+/// Gives up after [`PATCH_WAIT`], saying how many threads did not get there.
 impl EveryThread for Pool {
     fn run_everywhere(
         &self,
@@ -226,32 +280,65 @@ impl EveryThread for Pool {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         let pool = self.clone();
         Box::pin(async move {
-            let (dispatcher, threads) = pool
-                .submit(move |rayon, reply| {
+            let reached = Arc::new(AtomicU32::new(0));
+            let counted = reached.clone();
+            let answer = pool
+                .submit_within(Some(PATCH_WAIT), move |rayon, reply| {
                     let dispatcher = task();
                     broadcast(
                         rayon,
-                        move |_| task(),
+                        move |_| {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            task()
+                        },
                         move |threads| reply.send((dispatcher, threads)),
                     )
                 })
-                .await?;
-            dispatcher.map_err(|err| format!("dispatcher worker: {err}"))?;
+                .await;
+            let (dispatcher, threads) = match answer {
+                Ok(answer) => answer,
+                Err(Late::Failed(err)) => return Err(err),
+                Err(Late::TimedOut) => {
+                    let missing = pool.size().saturating_sub(reached.load(Ordering::SeqCst));
+                    return Err(format!(
+                        "{missing} of {} rayon threads did not reach a safe point within {} s: \
+                         each is still in one job, which neither ended nor waited in a `join` \
+                         or `scope`; save again once it has",
+                        pool.size(),
+                        PATCH_WAIT.as_secs()
+                    ));
+                }
+            };
+            dispatcher.map_err(|err| format!("{DISPATCHER}: {err}"))?;
             for (index, result) in threads {
-                result.map_err(|err| format!("rayon thread {index}: {err}"))?;
+                result.map_err(|err| format!("{}: {err}", thread_name(index)))?;
             }
             Ok(())
         })
     }
 }
 
-/// A module worker running `worker.js`, whose replies settle `pending`.
+/// A promise that resolves with `undefined` after `limit`.
+fn timer(limit: Duration) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                &resolve,
+                limit.as_millis() as i32,
+            );
+        }
+    })
+}
+
+/// A module worker named `name` running `worker.js`, whose replies settle `pending`.
 fn spawn_worker(
+    name: &str,
     pending: &Pending,
     handlers: &mut Vec<Closure<dyn FnMut(JsValue)>>,
 ) -> Result<Worker, String> {
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Module);
+    options.set_name(name);
     // Shipped with the wasm-bindgen output (its `snippets/`): the app serves
     // it with the rest of the page, nothing to copy.
     let script = wasm_bindgen::link_to!(module = "/src/pool/worker.js");

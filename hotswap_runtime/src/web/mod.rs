@@ -189,7 +189,7 @@ fn after_landing() {
     if !PANICKED.get() {
         return after_patch::run_pending();
     }
-    if after_patch::take_pending() {
+    if after_patch::take_pending() > 0 {
         // The fix (or another attempt at it): run it in a fresh page.
         Web.report(Status::ReloadingAfterPanic { kept: keep::keys() });
         Web.reload();
@@ -286,8 +286,9 @@ fn apply_threaded(threaded: Threaded, table: JumpTable) -> Result<(), String> {
             // Its failure was reported already; this patch still gets its turn.
             let _ = JsFuture::from(previous).await;
         }
+        let lib = table.lib.clone();
         if let Err(reason) = threaded::apply(table, &*threads).await {
-            session.fail_in_flight(&reason);
+            session.fail_patch(&lib, &reason);
         }
         Ok(JsValue::UNDEFINED)
     });

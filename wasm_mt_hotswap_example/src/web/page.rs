@@ -3,11 +3,12 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use hotswap_runtime::pool::Pool;
 use hotswap_runtime::subsecond::HotFn;
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8ClampedArray};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8ClampedArray, WebAssembly};
 use raytracer_core::{fnv1a64, hash_hex, median_ms};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
@@ -30,6 +31,10 @@ const BENCH_RUNS: u32 = 7;
 /// How often each rayon thread has run `mtSafePoint`'s closure: a counter in
 /// the shared memory, one per thread (the pool has at most 16).
 static SAFE_POINT_RUNS: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+
+/// Set by `mtHold`, cleared by `mtRelease`: while it is set, every rayon
+/// thread stays in one job, as in a long render that never waits in rayon.
+static HOLD: AtomicBool = AtomicBool::new(false);
 
 pub fn start() {
     super::js::install_panic_hook();
@@ -112,7 +117,7 @@ impl App {
         app.connect_dev_server();
         app.update_threads_label();
         show_status(window, "");
-        app.render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT)
+        app.render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT, false)
             .await?;
 
         Ok(object(&[
@@ -141,13 +146,26 @@ impl App {
     }
 
     /// Renders, shows the picture and the timing, and returns the stats that
-    /// also land in `window.renderStats`.
-    async fn render(&self, threads: u32, width: u32, height: u32) -> Result<Object, JsValue> {
+    /// also land in `window.renderStats` (with each row's hash if `rows`).
+    async fn render(
+        &self,
+        threads: u32,
+        width: u32,
+        height: u32,
+        rows: bool,
+    ) -> Result<Object, JsValue> {
         let timed = self.render_on(threads, width, height).await?;
         let frame = &timed.frame;
         self.draw(frame)?;
         self.frames.set(self.frames.get() + 1);
         let stats = stats(&timed, self.frames.get());
+        if rows {
+            let hashes: Array = render::row_hashes(&frame.pixels, frame.width)
+                .into_iter()
+                .map(|row| JsValue::from(hash_hex(row)))
+                .collect();
+            set(&stats, "rowHashes", hashes);
+        }
         set(&self.window, "renderStats", stats.clone());
         // Main-thread code behind a hot boundary: edit `stats_line` and the next render shows it.
         let line = HotFn::current(stats_line).call((&timed, self.pool.size(), self.frames.get()));
@@ -181,7 +199,7 @@ impl App {
     /// compares against the native render.
     async fn render_reference(&self, threads: u32) -> Result<Object, JsValue> {
         let stats = self
-            .render(threads, REFERENCE_WIDTH, REFERENCE_HEIGHT)
+            .render(threads, REFERENCE_WIDTH, REFERENCE_HEIGHT, false)
             .await?;
         let hash = get(&stats, "hash").as_string().unwrap_or_default();
         let expected = hash_hex(REFERENCE_HASH);
@@ -242,7 +260,7 @@ impl App {
             let app = app.clone();
             spawn_local(async move {
                 let threads = app.chosen_threads();
-                if let Err(err) = app.render(threads, VIEW_WIDTH, VIEW_HEIGHT).await {
+                if let Err(err) = app.render(threads, VIEW_WIDTH, VIEW_HEIGHT, false).await {
                     show_status(&app.window, &format!("Render failed: {}", error_text(&err)));
                 }
             });
@@ -287,6 +305,44 @@ impl App {
             .collect())
     }
 
+    /// Keeps every rayon thread in one job until `mtRelease` (it sleeps in a
+    /// loop, leaving the cores to others), then resolves.
+    async fn hold(&self) -> Result<JsValue, JsValue> {
+        HOLD.store(true, Ordering::SeqCst);
+        self.pool
+            .at_safe_point(|_| {
+                while HOLD.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+            .await?;
+        Ok(JsValue::UNDEFINED)
+    }
+
+    /// The shared memory's size and every instance's function table length:
+    /// the page's and, at its safe point, each rayon thread's.
+    async fn wasm_sizes(&self) -> Result<Object, JsValue> {
+        let table_length = || {
+            wasm_bindgen::function_table()
+                .unchecked_into::<WebAssembly::Table>()
+                .length()
+        };
+        let threads: Vec<u32> = self
+            .pool
+            .at_safe_point(move |_| table_length())
+            .await?
+            .into_iter()
+            .map(|(_, length)| length)
+            .collect();
+        let memory = wasm_bindgen::memory().unchecked_into::<WebAssembly::Memory>();
+        let bytes = get(&memory.buffer(), "byteLength");
+        Ok(object(&[
+            ("memoryBytes", bytes),
+            ("pageTable", table_length().into()),
+            ("threadTables", u32_array(&threads)),
+        ]))
+    }
+
     fn chosen_threads(&self) -> u32 {
         let n = self.threads_input.value_as_number();
         if n.is_finite() && n >= 1.0 {
@@ -314,7 +370,7 @@ impl App {
                 spawn_local(async move {
                     app.update_threads_label();
                     if let Err(err) = app
-                        .render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT)
+                        .render(app.chosen_threads(), VIEW_WIDTH, VIEW_HEIGHT, false)
                         .await
                     {
                         show_status(&app.window, &format!("Render failed: {}", error_text(&err)));
@@ -345,7 +401,10 @@ impl App {
                 let threads = get_u32_or(&options, "threads", app.chosen_threads())?;
                 let width = get_u32_or(&options, "width", VIEW_WIDTH)?;
                 let height = get_u32_or(&options, "height", VIEW_HEIGHT)?;
-                app.render(threads, width, height).await.map(Into::into)
+                let rows = get(&options, "rowHashes") == JsValue::TRUE;
+                app.render(threads, width, height, rows)
+                    .await
+                    .map(Into::into)
             }
         });
         let app = self.clone();
@@ -370,6 +429,18 @@ impl App {
         expose_async(&self.window, "mtThreadHashes", move |_| {
             let app = app.clone();
             async move { app.thread_hashes().await.map(Into::into) }
+        });
+        let app = self.clone();
+        expose_async(&self.window, "mtHold", move |_| {
+            let app = app.clone();
+            async move { app.hold().await }
+        });
+        let release = Closure::<dyn Fn()>::new(|| HOLD.store(false, Ordering::SeqCst));
+        set(&self.window, "mtRelease", release.into_js_value());
+        let app = self.clone();
+        expose_async(&self.window, "mtWasmSizes", move |_| {
+            let app = app.clone();
+            async move { app.wasm_sizes().await.map(Into::into) }
         });
         // Read by code that is never patched: the page's own copy of the static.
         let rows = Closure::<dyn Fn() -> f64>::new(|| render::rows_rendered() as f64);
