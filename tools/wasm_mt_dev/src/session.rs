@@ -178,9 +178,9 @@ impl Session {
         link::link(&self.lld, &args)?;
         let linked_ms = saved_at.elapsed().as_millis();
         let linked = std::fs::read(&linked_path)?;
+        patch::check_tls_layout(&linked, &self.base.layout)?;
         let resolved = patch::resolve(&linked, &self.base.layout)?;
         patch::check(&resolved.bytes)?;
-        patch::check_tls_offsets(&resolved.bytes, &self.base.layout)?;
         if !resolved.trapping.is_empty() {
             say(format!(
                 "{} calls in the patch reach functions the base does not have and will trap if run: {}",

@@ -16,9 +16,34 @@ pub(crate) fn folder(test: &str) -> PathBuf {
 /// Compile `source` (written to `<dir>/<name>.rs`) with `args`; panics with
 /// rustc's output if it fails.
 pub(crate) fn rustc(dir: &Path, name: &str, source: &str, args: &[String]) {
+    compile(Command::new("rustc"), dir, name, source, args);
+}
+
+/// Like [`rustc`], with nightly: what the tool compiles patches with, and
+/// what unstable attributes (`#[thread_local]` without std) need.
+pub(crate) fn nightly_rustc(dir: &Path, name: &str, source: &str, args: &[String]) {
+    let mut command = Command::new("rustc");
+    command.env("RUSTUP_TOOLCHAIN", "nightly");
+    compile(command, dir, name, source, args);
+}
+
+/// Nightly's rustc itself (not rustup's proxy), as the tool finds it in a
+/// recorded invocation.
+pub(crate) fn nightly_rustc_path() -> PathBuf {
+    let output = Command::new("rustc")
+        .env("RUSTUP_TOOLCHAIN", "nightly")
+        .args(["--print", "sysroot"])
+        .output()
+        .expect("cannot run rustc");
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+        .join("bin")
+        .join("rustc")
+}
+
+fn compile(mut command: Command, dir: &Path, name: &str, source: &str, args: &[String]) {
     let file = dir.join(format!("{name}.rs"));
     std::fs::write(&file, source).unwrap();
-    let output = Command::new("rustc")
+    let output = command
         .args(args)
         .arg(&file)
         .current_dir(dir)
