@@ -6,7 +6,8 @@
 //! through [`capture`]), [`layout`] reads where everything is in it, [`prepare`]
 //! makes it patchable, and for each save [`replay`] recompiles the edited crates,
 //! [`objects`] + [`link`] make the patch, [`patch`] resolves it against the base
-//! and builds the jump table; [`session`] ties it together, [`server`] serves the
+//! and builds the jump table, [`reach`] refuses a patch whose reachable code
+//! calls what the base lacks; [`session`] ties it together, [`server`] serves the
 //! page and the `/_dioxus` messages.
 
 pub mod base;
@@ -19,6 +20,7 @@ pub mod objects;
 pub mod patch;
 pub mod preflight;
 pub mod prepare;
+pub mod reach;
 pub mod replay;
 pub mod server;
 pub mod session;

@@ -51,8 +51,17 @@ pub use hotswap_link::readable;
 #[derive(Debug)]
 pub struct Resolved {
     pub bytes: Vec<u8>,
-    /// Function imports the base has no slot for: they trap if ever called.
-    pub trapping: Vec<String>,
+    /// Functions the base has no slot for: they trap if ever called.
+    pub trapping: Vec<Trap>,
+}
+
+/// A function of the patch that traps: it stands for one the base lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trap {
+    /// Its symbol, as the objects name it.
+    pub symbol: String,
+    /// What it is, for a message.
+    pub what: String,
 }
 
 /// Resolves the linked patch's imports against the base (see the module comment).
@@ -104,7 +113,17 @@ pub fn resolve(linked: &[u8], base: &BaseLayout) -> Result<Resolved, Error> {
                 };
                 let slot = base.slots.get(&wanted).copied();
                 if slot.is_none() && !is_descriptor(&name) {
-                    trapping.push(format!("{from}.{}", readable(&name)));
+                    trapping.push(Trap {
+                        symbol: name.clone(),
+                        what: if from == "__wbindgen_placeholder__" {
+                            format!("a JS binding the running page does not have, {name}")
+                        } else {
+                            format!(
+                                "{}, which the running program does not have",
+                                readable(&name)
+                            )
+                        },
+                    });
                 }
                 redirect(&mut module, func, slot, table, &name);
                 module.imports.delete(import_id);
@@ -140,7 +159,7 @@ fn redirect_casts(
     module: &mut Module,
     base: &BaseLayout,
     table: walrus::TableId,
-    trapping: &mut Vec<String>,
+    trapping: &mut Vec<Trap>,
 ) {
     let casts: Vec<(walrus::FunctionId, String)> = module
         .funcs
@@ -157,7 +176,13 @@ fn redirect_casts(
     for (func, name) in casts {
         let slot = base.slots.get(&name).copied();
         if slot.is_none() {
-            trapping.push(format!("new JS conversion {}", readable(&name)));
+            trapping.push(Trap {
+                symbol: name.clone(),
+                what: format!(
+                    "a JS conversion the running page does not have, {}",
+                    readable(&name)
+                ),
+            });
         }
         redirect(module, func, slot, table, &name);
     }
@@ -469,7 +494,13 @@ mod tests {
         let linked = wat::parse_str(LINKED).unwrap();
         let resolved = resolve(&linked, &base()).unwrap();
         check(&resolved.bytes).unwrap();
-        assert_eq!(resolved.trapping, ["env._Rmissing"]);
+        assert_eq!(
+            resolved.trapping,
+            [Trap {
+                symbol: "_Rmissing".into(),
+                what: "_Rmissing, which the running program does not have".into()
+            }]
+        );
         let view = ModuleView::parse(&resolved.bytes).unwrap();
         let mut imports: Vec<_> = view.imports.iter().map(|i| i.name.as_str()).collect();
         imports.sort();
