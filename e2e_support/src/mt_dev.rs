@@ -11,6 +11,11 @@ pub struct MtDev {
     process: LoggedProcess,
     /// Where it serves the page, `/_dioxus` and the patches.
     pub port: u16,
+    /// How it was started, for [`MtDev::restart`].
+    command: Vec<String>,
+    envs: Vec<(String, String)>,
+    name: String,
+    runs: usize,
 }
 
 impl MtDev {
@@ -34,24 +39,46 @@ impl MtDev {
     ) -> MtDev {
         let tool = crate::tools::workspace_binary("wasm_mt_dev", "wasm_mt_dev");
         let port = crate::free_port();
-        std::fs::create_dir_all(e2e_dir()).unwrap();
-        let process = LoggedProcess::spawn(
-            Command::new(tool)
-                .arg("--workspace")
-                .arg(scratch.root())
-                .args(args)
-                .args(["--port", &port.to_string()])
-                .envs(envs.iter().copied())
-                .env("CARGO_TERM_COLOR", "never")
-                // The linker the copy's .cargo/config.toml names, as this
-                // checkout builds it, not whichever hotswap-link is installed.
-                .env("HOTSWAP_LINK", crate::hotswap_link())
-                .env_remove("CARGO_TARGET_DIR"),
-            "wasm_mt_dev",
-            e2e_dir().join(format!("{name}-wasm_mt_dev.log")),
-            "run scripts/setup (it needs nightly with rust-src and wasm-bindgen-cli)",
-        );
-        MtDev { process, port }
+        let mut command = vec![
+            tool.display().to_string(),
+            "--workspace".to_string(),
+            scratch.root().display().to_string(),
+        ];
+        command.extend(args.iter().map(|a| a.to_string()));
+        command.extend(["--port".to_string(), port.to_string()]);
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let process = spawn(&command, &envs, &format!("{name}-wasm_mt_dev.log"));
+        MtDev {
+            process,
+            port,
+            command,
+            envs,
+            name: name.to_string(),
+            runs: 1,
+        }
+    }
+
+    /// Stop it and start it again the same way, on the same port (what a
+    /// developer does with `scripts/dev mt` while the page stays open). Its
+    /// log goes to `<name>-wasm_mt_dev-<run>.log`.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Stop it (the page loses its connection).
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Start it again after [`MtDev::stop`], the same way, on the same port.
+    pub fn start_again(&mut self) {
+        self.runs += 1;
+        let log = format!("{}-wasm_mt_dev-{}.log", self.name, self.runs);
+        self.process = spawn(&self.command, &self.envs, &log);
     }
 
     /// Wait until the first build is served.
@@ -73,4 +100,21 @@ impl MtDev {
     pub fn count(&self, needle: &str) -> usize {
         self.process.count(needle)
     }
+}
+
+fn spawn(command: &[String], envs: &[(String, String)], log: &str) -> LoggedProcess {
+    std::fs::create_dir_all(e2e_dir()).unwrap();
+    LoggedProcess::spawn(
+        Command::new(&command[0])
+            .args(&command[1..])
+            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .env("CARGO_TERM_COLOR", "never")
+            // The linker the copy's .cargo/config.toml names, as this
+            // checkout builds it, not whichever hotswap-link is installed.
+            .env("HOTSWAP_LINK", crate::hotswap_link())
+            .env_remove("CARGO_TARGET_DIR"),
+        "wasm_mt_dev",
+        e2e_dir().join(log),
+        "run scripts/setup (it needs nightly with rust-src and wasm-bindgen-cli)",
+    )
 }

@@ -33,6 +33,9 @@ pub struct Session {
     /// Crates modified since the base was built: every patch carries them all.
     modified: BTreeSet<CrateKey>,
     patches: u32,
+    /// Tells this run's patch files from an earlier run's: a page that stayed
+    /// open across a restart skips a patch whose file name it has applied.
+    run: String,
     lld: PathBuf,
 }
 
@@ -53,6 +56,7 @@ impl Session {
             base,
             modified: BTreeSet::new(),
             patches: 0,
+            run: run_name(),
             lld,
         })
     }
@@ -186,7 +190,7 @@ impl Session {
         patch::check(&resolved.bytes)?;
 
         let number = self.patches + 1;
-        let file_name = format!("patch-{}-{number}.wasm", self.base.build_id);
+        let file_name = format!("patch-{}-{}-{number}.wasm", self.base.build_id, self.run);
         let url = format!("/_hotswap/{file_name}");
         let (table, names) = patch::jump_table(&resolved.bytes, &self.base.layout, &url)?;
         if let Some(why) = calls_what_the_base_lacks(&linked_objects, &names, &resolved.trapping)? {
@@ -215,6 +219,15 @@ impl Session {
         });
         Ok(Outcome::Patched { message, file })
     }
+}
+
+/// This run of the tool, for the patch files' names: the time it started,
+/// in milliseconds (one run takes seconds to start).
+fn run_name() -> String {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:x}", since_epoch.as_millis())
 }
 
 /// Why the patch cannot be sent, if code the running program reaches in it
