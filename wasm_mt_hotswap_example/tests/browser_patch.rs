@@ -13,7 +13,7 @@
 use std::process::Command;
 
 use e2e_support::serde_json::{json, Value};
-use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
+use e2e_support::{overlay, Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
 
 const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
 const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
@@ -89,7 +89,7 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
 
     // Two saves in quick succession (300 ms apart, more than the tool's 60 ms
     // wait for a save's last write, so two saves): both land, the second last.
-    let patches = overlay_count(&mut browser, "patches");
+    let patches = overlay::count(&mut browser, "patches");
     scratch.edit(
         SHADE,
         "let k = 0.5 * (1.0 - ray.dir.y);",
@@ -106,7 +106,7 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
     wait_until_thread_hashes(&mut browser, workers, &quick);
 
     // A save that does not compile: the page keeps running the last good code.
-    let patches = overlay_count(&mut browser, "patches");
+    let patches = overlay::count(&mut browser, "patches");
     scratch.edit(
         SHADE,
         "let k = 0.75 * (1.0 - ray.dir.y);",
@@ -179,7 +179,7 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
 
 /// Saves an edit of the page's own (main-thread) code and waits for its patch.
 fn patch_page(browser: &mut Browser, scratch: &Scratch, from: &str, to: &str) {
-    let patches = overlay_count(browser, "patches");
+    let patches = overlay::count(browser, "patches");
     scratch.edit(PAGE, from, to);
     wait_for_patches(browser, patches + 1);
 }
@@ -208,22 +208,7 @@ fn wait_until_thread_hashes(browser: &mut Browser, workers: usize, expected: &st
 }
 
 fn wait_for_patches(browser: &mut Browser, patches: u64) {
-    let expression = format!(
-        "(() => {{ const s = document.getElementById('hotswap-status'); \
-           return s && Number(s.dataset.patches || 0) >= {patches} && s.textContent; }})()"
-    );
-    let text = browser.wait_for(&format!("patch {patches} to land"), &expression, PATCH);
-    assert!(
-        text.as_str().unwrap_or_default().contains("patched"),
-        "{text}"
-    );
-}
-
-fn overlay_count(browser: &mut Browser, name: &str) -> u64 {
-    let value = browser.eval(&format!(
-        "Number(document.getElementById('hotswap-status')?.dataset.{name} || 0)"
-    ));
-    value.as_u64().unwrap_or(0)
+    overlay::wait_for_patches(browser, patches, PATCH);
 }
 
 /// The reference render's hash from a native build of the scratch copy as it is now.

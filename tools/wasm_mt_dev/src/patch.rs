@@ -584,7 +584,7 @@ mod tests {
     /// does) and last (as a linker that reorders would).
     #[test]
     fn the_thread_local_layout_is_checked_whatever_the_code_shape() {
-        use crate::test_rustc::{folder, nightly_rustc, strings};
+        use crate::test_rustc::{folder, pic_object};
         use hotswap_link::wasm::{plan, rewrite, symbol_table};
         let source = "#![no_std]\n#![feature(thread_local)]\n\
             #[thread_local] static mut HOT_ROWS: [u32; 4] = [1, 2, 3, 4];\n\
@@ -596,19 +596,7 @@ mod tests {
         let dir = folder("tls-layout");
         let lld = crate::link::find_rust_lld(&crate::test_rustc::nightly_rustc_path()).unwrap();
         for opt in ["0", "1"] {
-            let object = dir.join(format!("hot{opt}.o"));
-            let args = strings(&[
-                "--target=wasm32-unknown-unknown",
-                "--crate-type=lib",
-                "--emit=obj",
-                "-Ctarget-feature=+atomics,+bulk-memory,+mutable-globals",
-                "-Crelocation-model=pic",
-                &format!("-Copt-level={opt}"),
-                "-o",
-                object.to_str().unwrap(),
-            ]);
-            nightly_rustc(&dir, &format!("hot{opt}"), source, &args);
-            let bytes = std::fs::read(&object).unwrap();
+            let bytes = pic_object(&dir, &format!("hot{opt}"), source, opt);
             // The base has the two thread-locals the other way round, after a
             // thread-local of its own.
             let mut base = BaseLayout {

@@ -247,7 +247,7 @@ fn containing(ranges: &[(usize, usize)], at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rustc::{folder, nightly_rustc, strings};
+    use crate::test_rustc::{folder, pic_object};
 
     /// Real objects: an entry that calls a missing function through a
     /// helper, one that reaches another only through a vtable, one that
@@ -269,19 +269,7 @@ mod tests {
             #[panic_handler] fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }\n";
         let dir = folder("reach");
         for opt in ["0", "1"] {
-            let object = dir.join(format!("reach{opt}.o"));
-            let args = strings(&[
-                "--target=wasm32-unknown-unknown",
-                "--crate-type=lib",
-                "--emit=obj",
-                "-Ctarget-feature=+atomics,+bulk-memory,+mutable-globals",
-                "-Crelocation-model=pic",
-                &format!("-Copt-level={opt}"),
-                "-o",
-                object.to_str().unwrap(),
-            ]);
-            nightly_rustc(&dir, &format!("reach{opt}"), source, &args);
-            let bytes = std::fs::read(&object).unwrap();
+            let bytes = pic_object(&dir, &format!("reach{opt}"), source, opt);
             let traps: HashSet<&str> = [
                 "missing_called",
                 "missing_in_vtable",

@@ -56,6 +56,25 @@ fn compile(mut command: Command, dir: &Path, name: &str, source: &str, args: &[S
     );
 }
 
+/// `source` compiled with nightly as the tool compiles a patch's crates for
+/// a shared memory (atomics, position-independent), at `-Copt-level=<opt>`;
+/// returns the object's bytes.
+pub(crate) fn pic_object(dir: &Path, name: &str, source: &str, opt: &str) -> Vec<u8> {
+    let object = dir.join(format!("{name}.o"));
+    let args = strings(&[
+        "--target=wasm32-unknown-unknown",
+        "--crate-type=lib",
+        "--emit=obj",
+        "-Ctarget-feature=+atomics,+bulk-memory,+mutable-globals",
+        "-Crelocation-model=pic",
+        &format!("-Copt-level={opt}"),
+        "-o",
+        object.to_str().unwrap(),
+    ]);
+    nightly_rustc(dir, name, source, &args);
+    std::fs::read(&object).unwrap()
+}
+
 pub(crate) fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }

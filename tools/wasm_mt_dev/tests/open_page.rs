@@ -7,8 +7,8 @@
 //! Each reloaded or patched state is told apart by the reference render's
 //! hash: the sky's gradient changes with each edit.
 
-use e2e_support::serde_json::{json, Value};
-use e2e_support::{wait_until, Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
+use e2e_support::serde_json::json;
+use e2e_support::{overlay, wait_until, Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
 
 const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
 const SKY: &str = "let k = 0.5 * (ray.dir.y + 1.0);";
@@ -59,7 +59,7 @@ fn an_open_page_follows_restarts_and_a_call_the_base_lacks_rebuilds() {
     scratch.edit(SHADE, "let k = 0.25 * (ray.dir.y + 1.0);", SKY);
     wait_for_patches(&mut browser, 2);
     assert_eq!(reference_hash(&mut browser), original);
-    let connects = count(&mut browser, "connects");
+    let connects = overlay::count(&mut browser, "connects");
     tool.restart();
     let again = tool.wait_for_line("serving http://", 0, FIRST_BUILD);
     assert_eq!(
@@ -149,22 +149,7 @@ fn reference_hash(browser: &mut Browser) -> String {
 }
 
 fn wait_for_patches(browser: &mut Browser, patches: u64) {
-    let expression = format!(
-        "(() => {{ const s = document.getElementById('hotswap-status'); \
-           return s && Number(s.dataset.patches || 0) >= {patches} && s.textContent; }})()"
-    );
-    let text = browser.wait_for(&format!("patch {patches} to land"), &expression, PATCH);
-    assert!(
-        text.as_str().unwrap_or_default().contains("patched"),
-        "{text}"
-    );
-}
-
-fn count(browser: &mut Browser, name: &str) -> u64 {
-    let value: Value = browser.eval(&format!(
-        "Number(document.getElementById('hotswap-status')?.dataset.{name} || 0)"
-    ));
-    value.as_u64().unwrap_or(0)
+    overlay::wait_for_patches(browser, patches, PATCH);
 }
 
 /// The `N` of `serving http://… (build id N)`.
