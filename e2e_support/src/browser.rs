@@ -163,25 +163,6 @@ impl Browser {
         })
     }
 
-    /// A counter of the library's overlay (`#hotswap-status`): `patches`
-    /// landed, `connects` made; 0 before the overlay exists.
-    pub fn overlay_count(&mut self, name: &str) -> u64 {
-        let value = self.eval(&format!(
-            "Number(document.getElementById('hotswap-status')?.dataset.{name} || 0)"
-        ));
-        value.as_u64().unwrap_or(0)
-    }
-
-    /// Wait until `patches` patches in all have landed on the page (the
-    /// overlay's count); returns the overlay's text.
-    pub fn wait_for_patches(&mut self, patches: u64, timeout: Duration) -> Value {
-        let expression = format!(
-            "(() => {{ const s = document.getElementById('hotswap-status'); \
-               return s && Number(s.dataset.patches || 0) >= {patches} && s.textContent; }})()"
-        );
-        self.wait_for(&format!("patch {patches} to land"), &expression, timeout)
-    }
-
     /// Save a PNG of the page.
     pub fn screenshot(&mut self, path: &Path) {
         let shot = self.call("Page.captureScreenshot", json!({ "format": "png" }));

@@ -5,7 +5,8 @@
 //! - [`Browser`]: headless Debian Chromium over the DevTools protocol;
 //! - [`http`]: a tiny HTTP/1.1 client that can hold a keep-alive connection open;
 //! - [`ws::Socket`]: a WebSocket client that can stay open across a patch;
-//! - [`wait_until`]: polling with a deadline and a message that says what did not happen.
+//! - [`wait_until`]: polling with a deadline and a message that says what did not happen;
+//! - [`overlay`]: what the page's hot-patch overlay counts and says.
 //!
 //! Build artefacts are reused between runs: every scratch copy lives at a fixed
 //! path with its own `target/` (dx wants the target folder inside the workspace).
@@ -15,6 +16,7 @@ mod dx;
 pub mod http;
 pub mod load;
 mod mt_dev;
+pub mod overlay;
 mod process;
 mod scratch;
 mod tools;

@@ -12,6 +12,10 @@ pub struct MtDev {
     process: LoggedProcess,
     /// Where it serves the page, `/_dioxus` and the patches.
     pub port: u16,
+    /// How it was started, for [`MtDev::restart`].
+    command: Box<dyn Fn() -> Command>,
+    name: String,
+    runs: usize,
 }
 
 impl MtDev {
@@ -34,37 +38,62 @@ impl MtDev {
         envs: &[(&str, &str)],
     ) -> MtDev {
         let port = crate::free_port();
-        let mut command = Command::new(this_checkouts_build());
-        command
-            .arg("--workspace")
-            .arg(scratch.root())
-            .args(args)
-            .args(["--port", &port.to_string()])
-            .envs(envs.iter().copied())
-            // The linker the copy's .cargo/config.toml names, as this
-            // checkout builds it, not whichever hotswap-link is installed.
-            .env("HOTSWAP_LINK", crate::hotswap_link());
+        let root = scratch.root().to_path_buf();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let command = move || {
+            let mut command = Command::new(this_checkouts_build());
+            command
+                .arg("--workspace")
+                .arg(&root)
+                .args(&args)
+                .args(["--port", &port.to_string()])
+                .envs(envs.iter().map(|(k, v)| (k, v)))
+                // The linker the copy's .cargo/config.toml names, as this
+                // checkout builds it, not whichever hotswap-link is installed.
+                .env("HOTSWAP_LINK", crate::hotswap_link());
+            command
+        };
         MtDev::launch(name, command, port)
     }
 
-    /// Run `command`, which starts `wasm_mt_dev` serving on `port` (an
-    /// app's `./dev`, say), with this checkout's build of the tool first on
-    /// PATH: its output captured, in its own process group (stopped on drop).
-    pub fn launch(name: &str, mut command: Command, port: u16) -> MtDev {
-        let tool = this_checkouts_build();
-        std::fs::create_dir_all(e2e_dir()).unwrap();
-        command
-            .env("PATH", crate::tools::path_with(tool.parent().unwrap()))
-            .env_remove("WASM_MT_DEV")
-            .env("CARGO_TERM_COLOR", "never")
-            .env_remove("CARGO_TARGET_DIR");
-        let process = LoggedProcess::spawn(
-            &mut command,
-            "wasm_mt_dev",
-            e2e_dir().join(format!("{name}-wasm_mt_dev.log")),
-            "run scripts/setup (it needs nightly with rust-src and wasm-bindgen-cli)",
-        );
-        MtDev { process, port }
+    /// Run the command `command` makes, which starts `wasm_mt_dev` serving
+    /// on `port` (an app's `./dev`, say), with this checkout's build of the
+    /// tool first on PATH: its output captured, in its own process group
+    /// (stopped on drop). [`MtDev::restart`] makes it again.
+    pub fn launch(name: &str, command: impl Fn() -> Command + 'static, port: u16) -> MtDev {
+        let command: Box<dyn Fn() -> Command> = Box::new(command);
+        let process = spawn(&command, &format!("{name}-wasm_mt_dev.log"));
+        MtDev {
+            process,
+            port,
+            command,
+            name: name.to_string(),
+            runs: 1,
+        }
+    }
+
+    /// Stop it and start it again the same way, on the same port (what a
+    /// developer does with `scripts/dev mt` while the page stays open). Its
+    /// log goes to `<name>-wasm_mt_dev-<run>.log`.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Stop it (the page loses its connection).
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Start it again after [`MtDev::stop`], the same way, on the same port.
+    pub fn start_again(&mut self) {
+        self.runs += 1;
+        let log = format!("{}-wasm_mt_dev-{}.log", self.name, self.runs);
+        self.process = spawn(&self.command, &log);
     }
 
     /// Wait until the first build is served.
@@ -91,6 +120,21 @@ impl MtDev {
     pub fn assert_running(&mut self) {
         self.process.assert_running();
     }
+}
+
+fn spawn(command: &dyn Fn() -> Command, log: &str) -> LoggedProcess {
+    let tool = this_checkouts_build();
+    std::fs::create_dir_all(e2e_dir()).unwrap();
+    LoggedProcess::spawn(
+        command()
+            .env("PATH", crate::tools::path_with(tool.parent().unwrap()))
+            .env_remove("WASM_MT_DEV")
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("CARGO_TARGET_DIR"),
+        "wasm_mt_dev",
+        e2e_dir().join(log),
+        "run scripts/setup (it needs nightly with rust-src and wasm-bindgen-cli)",
+    )
 }
 
 /// The tool built from this checkout, so tests run the current source.

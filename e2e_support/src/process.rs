@@ -106,7 +106,8 @@ impl LoggedProcess {
         }
     }
 
-    fn stop(&mut self) {
+    /// Stop its whole process group (SIGTERM, then SIGKILL).
+    pub(crate) fn stop(&mut self) {
         let group = format!("-{}", self.child.id());
         for signal in ["-TERM", "-KILL"] {
             let _ = Command::new("kill").args([signal, "--", &group]).status();

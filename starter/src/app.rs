@@ -9,6 +9,7 @@ use crate::starter_commands;
 
 /// An app made with the README's `scripts/new <kind> <dir>`, in a folder
 /// outside the checkout.
+#[derive(Clone)]
 pub struct App {
     pub root: PathBuf,
     dev: String,

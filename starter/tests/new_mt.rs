@@ -13,15 +13,19 @@
 //! later runs reuse the app's `target/`.
 
 use e2e_support::serde_json::json;
-use e2e_support::{e2e_dir, free_port, Browser, MtDev, FIRST_BUILD, PATCH};
+use e2e_support::{e2e_dir, free_port, overlay, Browser, MtDev, FIRST_BUILD, PATCH};
 use starter::App;
 
 #[test]
 fn a_new_threaded_page_is_patched_in_every_thread_without_a_reload() {
     let app = App::create("mt", "my_threads");
     let port = free_port();
-    let mut dev = app.dev();
-    dev.env("PORT", port.to_string());
+    let started = app.clone();
+    let dev = move || {
+        let mut dev = started.dev();
+        dev.env("PORT", port.to_string());
+        dev
+    };
     let mut tool = MtDev::launch("starter-mt", dev, port);
     tool.wait_until_serving(FIRST_BUILD);
 
@@ -39,7 +43,7 @@ fn a_new_threaded_page_is_patched_in_every_thread_without_a_reload() {
     browser.eval("window.pageId = performance.timeOrigin");
 
     app.edit("src/app.rs", &[("let blue = 160;", "let blue = 7;")]);
-    browser.wait_for_patches(1, PATCH);
+    overlay::wait_for_patches(&mut browser, 1);
     every_thread_answers(&mut browser, "07", Some(threads));
     // The page's own render, rows from every thread, ran the new code too.
     assert_eq!(centre_pixel(&mut browser), json!([127, 127, 7, 255]));
@@ -57,12 +61,12 @@ fn a_new_threaded_page_is_patched_in_every_thread_without_a_reload() {
     );
     tool.assert_running();
     assert_same_page(&mut browser);
-    assert_eq!(browser.overlay_count("patches"), 1);
+    assert_eq!(overlay::count(&mut browser, "patches"), 1);
     every_thread_answers(&mut browser, "07", Some(threads));
 
     // The fix lands as the next patch, in every thread.
     app.edit("src/app.rs", &[("let blue: u8 = 7.5;", "let blue = 99;")]);
-    browser.wait_for_patches(2, PATCH);
+    overlay::wait_for_patches(&mut browser, 2);
     every_thread_answers(&mut browser, "63", Some(threads));
     assert_eq!(centre_pixel(&mut browser), json!([127, 127, 99, 255]));
     assert_same_page(&mut browser);

@@ -10,10 +10,9 @@
 
 mod mt_page;
 
-use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
+use e2e_support::{overlay, Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
 use mt_page::{
-    assert_every_thread_renders, counts, native_reference_hash, overlay_count,
-    wait_for_overlay_error, wait_for_patches, wait_until_thread_hashes,
+    assert_every_thread_renders, counts, native_reference_hash, wait_until_thread_hashes,
 };
 
 const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
@@ -54,7 +53,7 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
 
     // One edit of code every rayon thread runs: the sky upside down.
     scratch.edit(SHADE, SKY, "let k = 0.5 * (1.0 - ray.dir.y);");
-    wait_for_patches(&mut browser, 1);
+    overlay::wait_for_patches(&mut browser, 1);
     // The page's own callback draws again after the patch, with no call from here.
     browser.wait_for(
         "the patch to re-render the page",
@@ -90,7 +89,7 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
 
     // Two saves in quick succession (300 ms apart, more than the tool's 60 ms
     // wait for a save's last write, so two saves): both land, the second last.
-    let patches = overlay_count(&mut browser, "patches");
+    let patches = overlay::count(&mut browser, "patches");
     scratch.edit(
         SHADE,
         "let k = 0.5 * (1.0 - ray.dir.y);",
@@ -103,20 +102,20 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
         "let k = 0.75 * (1.0 - ray.dir.y);",
     );
     let quick = native_reference_hash(&scratch);
-    wait_for_patches(&mut browser, patches + 2);
+    overlay::wait_for_patches(&mut browser, patches + 2);
     wait_until_thread_hashes(&mut browser, workers, &quick);
 
     // A save that does not compile: the page keeps running the last good code.
-    let patches = overlay_count(&mut browser, "patches");
+    let patches = overlay::count(&mut browser, "patches");
     scratch.edit(
         SHADE,
         "let k = 0.75 * (1.0 - ray.dir.y);",
         "let k: u32 = 0.75 * (1.0 - ray.dir.y);",
     );
-    wait_for_overlay_error(&mut browser, "build failed");
+    overlay::wait_for_error(&mut browser, "build failed");
     assert_every_thread_renders(&mut browser, workers, &quick);
     scratch.edit(SHADE, "let k: u32 = 0.75 * (1.0 - ray.dir.y);", SKY);
-    wait_for_patches(&mut browser, patches + 1);
+    overlay::wait_for_patches(&mut browser, patches + 1);
     assert_every_thread_renders(&mut browser, workers, &native_reference_hash(&scratch));
 
     // The second page followed every patch, on its own three threads.
@@ -174,9 +173,9 @@ fn edits_of_worker_code_land_in_every_thread_without_a_reload() {
 
 /// Saves an edit of the page's own (main-thread) code and waits for its patch.
 fn patch_page(browser: &mut Browser, scratch: &Scratch, from: &str, to: &str) {
-    let patches = overlay_count(browser, "patches");
+    let patches = overlay::count(browser, "patches");
     scratch.edit(PAGE, from, to);
-    wait_for_patches(browser, patches + 1);
+    overlay::wait_for_patches(browser, patches + 1);
 }
 
 fn rows_rendered(browser: &mut Browser) -> u64 {

@@ -26,11 +26,8 @@ mod mt_page;
 
 use std::time::{Duration, Instant};
 
-use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
-use mt_page::{
-    assert_every_thread_renders, native_reference_hash, native_row_hashes, overlay, overlay_count,
-    strings, wait_for_overlay_error, wait_for_patches,
-};
+use e2e_support::{overlay, Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
+use mt_page::{assert_every_thread_renders, native_reference_hash, native_row_hashes, strings};
 
 const SHADE: &str = "wasm_mt_hotswap_example/src/shade.rs";
 const WORKERS: usize = 2;
@@ -147,7 +144,7 @@ impl Session {
         self.page
             .eval("window.__hotswapFailNextPatchOn = 'rayon thread 1'");
         self.save_sky("0.45");
-        let text = wait_for_overlay_error(&mut self.page, "patch failed");
+        let text = overlay::wait_for_error(&mut self.page, "patch failed");
         assert!(
             text.contains("rayon thread 1") && text.contains("__hotswapFailNextPatchOn"),
             "the overlay names the thread and the reason: {text}"
@@ -182,7 +179,7 @@ impl Session {
                }; })()",
         );
         self.save_sky("0.35");
-        let text = wait_for_overlay_error(&mut self.page, "cannot grow the shared memory");
+        let text = overlay::wait_for_error(&mut self.page, "cannot grow the shared memory");
         assert!(text.contains("Maximum memory size exceeded"), "{text}");
         self.every_thread_runs_the_current_code();
         self.save_sky("0.3");
@@ -248,7 +245,7 @@ impl Session {
         self.page
             .wait_for("a first long frame", "window.__frames.length > 0", PATCH);
         self.save_sky("0.7");
-        wait_for_patches(&mut self.page, patches + 1);
+        overlay::wait_for_patches(&mut self.page, patches + 1);
         self.page.wait_for(
             "a frame started after the landing to end",
             "window.__frames.some(f => f.started > window.__landings[0])",
@@ -297,7 +294,7 @@ impl Session {
         let patches = self.patches();
         self.hold();
         self.save_sky("0.75");
-        let text = wait_for_overlay_error(&mut self.page, "did not reach a safe point");
+        let text = overlay::wait_for_error(&mut self.page, "did not reach a safe point");
         assert!(
             text.contains(&format!("{WORKERS} of {WORKERS} rayon threads")),
             "{text}"
@@ -315,7 +312,7 @@ impl Session {
     fn a_reconnection_applies_nothing_twice(&mut self) {
         let sizes = self.page.eval("window.mtWasmSizes()");
         let patches = self.patches();
-        let connects = overlay_count(&mut self.page, "connects");
+        let connects = overlay::count(&mut self.page, "connects");
         let frames = self.page.eval("window.__patchFrames").as_u64().unwrap();
         self.page.eval("window.__devSockets.at(-1).close()");
         self.page.wait_for(
@@ -330,7 +327,7 @@ impl Session {
         std::thread::sleep(Duration::from_secs(3));
         assert_eq!(self.page.eval("window.mtWasmSizes()"), sizes);
         assert_eq!(self.patches(), patches);
-        let shown = overlay(&mut self.page);
+        let shown = overlay::now(&mut self.page);
         assert_ne!(shown.state, "error", "{}", shown.text);
     }
 
@@ -341,12 +338,12 @@ impl Session {
         late.goto(&format!("http://127.0.0.1:{}/?workers=3", self.tool.port));
         assert_eq!(late.eval("window.mtReady.then(r => r.workers)"), 3);
         // Patches are cumulative: the last one alone brings it up to date.
-        wait_for_patches(&mut late, 1);
+        overlay::wait_for_patches(&mut late, 1);
         assert_every_thread_renders(&mut late, 3, &self.current);
         let page = late.eval("window.renderReference()");
         assert_eq!(page["hash"], self.current.as_str(), "{page}");
         std::thread::sleep(Duration::from_secs(1));
-        assert_eq!(overlay_count(&mut late, "patches"), 1);
+        assert_eq!(overlay::count(&mut late, "patches"), 1);
     }
 
     /// Saves the sky's gradient with `factor`, replacing the current one.
@@ -377,16 +374,16 @@ impl Session {
     }
 
     fn patches(&mut self) -> u64 {
-        overlay_count(&mut self.page, "patches")
+        overlay::count(&mut self.page, "patches")
     }
 
     /// Waits until `patches` have landed, then a moment more: no more land,
     /// and the overlay's last word is the landing.
     fn lands_alone(&mut self, patches: u64) {
-        wait_for_patches(&mut self.page, patches);
+        overlay::wait_for_patches(&mut self.page, patches);
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(self.patches(), patches, "each patch counted once");
-        let shown = overlay(&mut self.page);
+        let shown = overlay::now(&mut self.page);
         assert_eq!(shown.state, "patched", "{}", shown.text);
     }
 

@@ -41,12 +41,19 @@ pub fn isolated<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S
 /// The files of `root` (a folder's `index.html` for the folder), isolated and
 /// never cached, so a rebuilt page is what the next load gets.
 pub fn site(root: &Path) -> Router {
-    isolated(Router::new().fallback_service(ServeDir::new(root))).layer(
-        SetResponseHeaderLayer::overriding(
+    isolated(files(root))
+}
+
+/// The files of `root`, never cached: a browser that reloads a rebuilt page
+/// must not take the glue from its cache and the module from the server (or
+/// the other way round), which then do not fit.
+pub fn files<S: Clone + Send + Sync + 'static>(root: &Path) -> Router<S> {
+    Router::new()
+        .fallback_service(ServeDir::new(root))
+        .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
-        ),
-    )
+        ))
 }
 
 /// A folder served on 127.0.0.1 by [`site`].

@@ -11,6 +11,7 @@ use crate::crate_env;
 use crate::layout::{self, BaseLayout};
 use crate::locate::App;
 use crate::prepare::{self, BUILD_ID};
+use crate::publish::publish;
 use crate::replay::{self, Workspace};
 use crate::wasm::ModuleView;
 use crate::watch::{package_folders, rust_files, Watched};
@@ -122,11 +123,13 @@ pub fn build(config: &Config) -> Result<Base, BuildError> {
         }
     ));
 
-    let dist = config.dist_dir();
-    let _ = std::fs::remove_dir_all(&dist);
-    std::fs::create_dir_all(&dist)?;
-    run_wasm_bindgen(&prepared_path, &dist, &config.bin)?;
-    let served_path = dist.join(format!("{}_bg.wasm", config.bin));
+    // The page is made beside the served one and then put in its place
+    // (`publish`): a file that came out the same is not touched.
+    let staging = config.target_dir.join("dist.next");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    run_wasm_bindgen(&prepared_path, &staging, &config.bin)?;
+    let served_path = staging.join(format!("{}_bg.wasm", config.bin));
     restore_exports(&served_path, &prepared.bytes)?;
     let served = std::fs::read(&served_path)?;
     let served_view = ModuleView::parse(&served)?;
@@ -135,7 +138,8 @@ pub fn build(config: &Config) -> Result<Base, BuildError> {
     }
     let mut base_layout = layout::BaseLayout::new(&linked_view, symbols, &served_view)?;
     base_layout.tls_size = linked_view.exported_const("__tls_size").unwrap_or(0) as u32;
-    write_page(config, &dist)?;
+    write_page(config, &staging)?;
+    publish(&staging, &config.dist_dir())?;
 
     let records = capture::load_all(&config.records_dir())?;
     let workspace = Workspace {

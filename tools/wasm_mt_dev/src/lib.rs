@@ -1,13 +1,16 @@
-//! `wasm_mt_dev`: the dev server that hot-patches the threaded wasm example,
-//! beside the stock dx. See `DESIGN.md` for how and why, and its last section
-//! for the contract with the page-side loader.
+//! `wasm_mt_dev`: the dev server that hot-patches a wasm app whose threads
+//! share one memory (the threaded example, or any package), beside the stock
+//! dx. See `DESIGN.md` for how and why, and its last section for the contract
+//! with the page-side loader.
 //!
 //! Pipeline: [`base`] builds the app once (recording the compiler invocations
 //! through [`capture`]), [`layout`] reads where everything is in it, [`prepare`]
-//! makes it patchable, and for each save [`replay`] recompiles the edited crates,
-//! [`objects`] + [`link`] make the patch, [`patch`] resolves it against the base
-//! and builds the jump table; [`session`] ties it together, [`server`] serves the
-//! page and the `/_dioxus` messages.
+//! makes it patchable, [`publish`] puts the page in place; for each save
+//! [`replay`] recompiles the edited crates, [`objects`] + [`link`] make the
+//! patch, [`patch`] resolves it against the base and builds the jump table,
+//! [`reach`] refuses a patch whose reachable code calls what the base lacks;
+//! [`session`] ties it together, [`server`] serves the page and the `/_dioxus`
+//! messages.
 
 pub mod base;
 pub mod capture;
@@ -19,6 +22,8 @@ pub mod objects;
 pub mod patch;
 pub mod preflight;
 pub mod prepare;
+pub mod publish;
+pub mod reach;
 pub mod replay;
 pub mod server;
 pub mod session;

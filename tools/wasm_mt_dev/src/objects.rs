@@ -63,13 +63,13 @@ pub fn tls_stub(
     imports.push(0x00); // limits: min only
     leb_u32(&mut imports, 1);
     sections.push((2, imports));
-    // data section: one active segment of zeros (its contents are never used).
+    // data section: one active segment, the image of [`stub_image`].
     let mut data = Vec::new();
     leb_u32(&mut data, 1);
     data.push(0x00);
     data.extend_from_slice(&[0x41, 0x00, 0x0b]); // i32.const 0; end
     leb_u32(&mut data, base.tls_size);
-    data.resize(data.len() + base.tls_size as usize, 0);
+    data.extend_from_slice(&stub_image(base.tls_size));
     sections.push((11, data));
 
     let mut linking = Vec::new();
@@ -110,6 +110,17 @@ pub fn tls_stub(
         sections.push((0, custom_payload("target_features", features)));
     }
     Ok(assemble(sections.iter().map(|(id, p)| (*id, p.as_slice()))))
+}
+
+/// The bytes of the stub's `.tdata` segment. Nothing ever reads them: a
+/// patch works on each thread's own TLS block, never on its own image. So
+/// they carry a pattern by which `patch::check_tls_layout` sees where the
+/// linker put the segment, whatever shape the compiler gave the code that
+/// reaches the thread-locals.
+pub fn stub_image(size: u32) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i.wrapping_mul(0x9e37_79b1) >> 24) as u8 | 1)
+        .collect()
 }
 
 struct SegmentFlags;
@@ -369,7 +380,7 @@ mod tests {
             match payload.unwrap() {
                 Payload::DataSection(reader) => {
                     for data in reader {
-                        assert_eq!(data.unwrap().data.len(), 64);
+                        assert_eq!(data.unwrap().data, stub_image(64));
                     }
                 }
                 Payload::CustomSection(s) => {

@@ -319,14 +319,19 @@ fn rcgu_objects(dir: &Path, crate_name: &str) -> Result<Vec<PathBuf>, Error> {
     Ok(objects)
 }
 
+/// The rlib the replay just wrote: the newest of the crate's. An older one
+/// with another hash in its name (the crate's metadata changed: another
+/// toolchain, other features) stays in the folder, and a dependent compiled
+/// against it fails with "can't find crate".
 fn find_rlib(dir: &Path, crate_name: &str) -> Result<Option<PathBuf>, Error> {
     let prefix = format!("lib{crate_name}-");
     Ok(std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
+        .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             name.starts_with(&prefix) && name.ends_with(".rlib")
-        }))
+        })
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()))
 }
 
 /// The rendered text of rustc's error diagnostics (`--error-format=json`).

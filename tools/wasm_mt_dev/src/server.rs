@@ -1,7 +1,7 @@
 //! The page, the patches and dx's two WebSockets, on 127.0.0.1, every response
 //! with the cross-origin isolation headers (`coi_serve::isolated`).
 //!
-//! * `/`: the page (wasm-bindgen's output, index.html, loader.js);
+//! * `/`: the page (wasm-bindgen's output, index.html, loader.js), never cached;
 //! * `/_hotswap/<file>`: the patches;
 //! * `/_dioxus?build_id=N`: `DevserverMsg`s as JSON text frames;
 //! * `/_dioxus/build_status`: dx's build status (`Building`, `Ready`, `BuildError`).
@@ -87,8 +87,9 @@ pub fn router(hub: Arc<Hub>, dist: PathBuf, patches: PathBuf) -> Router {
         Router::new()
             .route("/_dioxus", get(devserver_socket))
             .route("/_dioxus/build_status", get(status_socket))
+            // A patch's name is never reused: it may be cached.
             .nest_service("/_hotswap", ServeDir::new(patches))
-            .fallback_service(ServeDir::new(dist))
+            .fallback_service(coi_serve::files(&dist))
             .with_state(hub),
     )
 }

@@ -8,7 +8,7 @@ use dioxus_devtools_types::{DevserverMsg, HotReloadMsg};
 
 use crate::base::{self, Base, BuildError, Config};
 use crate::replay::{CrateKey, ReplayError};
-use crate::{link, objects, patch, say, Error};
+use crate::{link, objects, patch, reach, say, Error};
 use hotswap_link::wasm::RewriteError;
 
 /// What a save became.
@@ -33,6 +33,9 @@ pub struct Session {
     /// Crates modified since the base was built: every patch carries them all.
     modified: BTreeSet<CrateKey>,
     patches: u32,
+    /// Tells this run's patch files from an earlier run's: a page that stayed
+    /// open across a restart skips a patch whose file name it has applied.
+    run: String,
     lld: PathBuf,
 }
 
@@ -53,6 +56,7 @@ impl Session {
             base,
             modified: BTreeSet::new(),
             patches: 0,
+            run: run_name(),
             lld,
         })
     }
@@ -133,6 +137,7 @@ impl Session {
         let _ = std::fs::remove_dir_all(&link_dir);
         std::fs::create_dir_all(&link_dir)?;
         let mut inputs = Vec::new();
+        let mut linked_objects = Vec::new();
         let mut tls_refs = BTreeSet::new();
         let mut features = None;
         let mut rebound = 0;
@@ -164,8 +169,10 @@ impl Session {
             tls_refs.extend(rewritten.tls_refs);
             features = features.or(rewritten.target_features);
             let path = link_dir.join(format!("{i:03}.o"));
-            std::fs::write(&path, rewritten.bytes.as_deref().unwrap_or(bytes))?;
+            let object = rewritten.bytes.unwrap_or_else(|| bytes.clone());
+            std::fs::write(&path, &object)?;
             inputs.push(path);
+            linked_objects.push(object);
         }
         let stub = objects::tls_stub(&tls_refs, &self.base.layout, features.as_deref())?;
         let stub_path = link_dir.join("tls_stub.o");
@@ -178,21 +185,18 @@ impl Session {
         link::link(&self.lld, &args)?;
         let linked_ms = saved_at.elapsed().as_millis();
         let linked = std::fs::read(&linked_path)?;
+        patch::check_tls_layout(&linked, &self.base.layout)?;
         let resolved = patch::resolve(&linked, &self.base.layout)?;
         patch::check(&resolved.bytes)?;
-        patch::check_tls_offsets(&resolved.bytes, &self.base.layout)?;
-        if !resolved.trapping.is_empty() {
-            say(format!(
-                "{} calls in the patch reach functions the base does not have and will trap if run: {}",
-                resolved.trapping.len(),
-                resolved.trapping.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-            ));
-        }
 
-        self.patches += 1;
-        let file_name = format!("patch-{}-{}.wasm", self.base.build_id, self.patches);
+        let number = self.patches + 1;
+        let file_name = format!("patch-{}-{}-{number}.wasm", self.base.build_id, self.run);
         let url = format!("/_hotswap/{file_name}");
         let (table, names) = patch::jump_table(&resolved.bytes, &self.base.layout, &url)?;
+        if let Some(why) = calls_what_the_base_lacks(&linked_objects, &names, &resolved.trapping)? {
+            return Ok(Outcome::NeedsRebuild(why));
+        }
+        self.patches = number;
         let file = self.config.patches_dir().join(&file_name);
         std::fs::write(&file, &resolved.bytes)?;
         let ms = saved_at.elapsed().as_millis() as u64;
@@ -215,6 +219,58 @@ impl Session {
         });
         Ok(Outcome::Patched { message, file })
     }
+}
+
+/// This run of the tool, for the patch files' names: the time it started,
+/// in milliseconds (one run takes seconds to start).
+fn run_name() -> String {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:x}", since_epoch.as_millis())
+}
+
+/// Why the patch cannot be sent, if code the running program reaches in it
+/// calls a function the base does not have: a new JS binding (an `extern`
+/// block of wasm-bindgen's, whose JS the page does not have), or a function
+/// of a crate the base never linked. (The base keeps every function of the
+/// objects it links, all of std's among them.) That call would trap, and a
+/// trap on a pool thread under `panic_abort` ends the thread. A rebuild
+/// links the function in.
+/// Such calls in dead code (the patch keeps every function of the recompiled
+/// crates, the base only those it calls) never run: they are only logged.
+fn calls_what_the_base_lacks(
+    objects: &[Vec<u8>],
+    entries: &std::collections::BTreeMap<u64, String>,
+    traps: &[patch::Trap],
+) -> Result<Option<String>, Error> {
+    if traps.is_empty() {
+        return Ok(None);
+    }
+    let objects: Vec<&[u8]> = objects.iter().map(Vec::as_slice).collect();
+    let entries = entries.values().map(String::as_str).collect();
+    let symbols = traps.iter().map(|t| t.symbol.as_str()).collect();
+    let reached = reach::reached(&objects, &entries, &symbols)?;
+    let what = |symbol: &str| {
+        traps
+            .iter()
+            .find(|t| t.symbol == symbol)
+            .map_or_else(|| symbol.to_string(), |t| t.what.clone())
+    };
+    if let Some(first) = reached.first() {
+        let more = match reached.len() - 1 {
+            0 => String::new(),
+            n => format!(", and {n} more"),
+        };
+        return Ok(Some(format!("the edited code calls {}{more}", what(first))));
+    }
+    say(format!(
+        "{} functions the running program does not have are called only from code of the \
+         patch nothing reaches (dead code of the recompiled crates), e.g. {}",
+        traps.len(),
+        what(&traps[0].symbol)
+    ));
+    Ok(None)
 }
 
 /// Compiler output for the page's overlay: no ANSI colours, HTML-escaped (dx

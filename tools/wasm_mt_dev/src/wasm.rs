@@ -38,11 +38,13 @@ pub struct Elements {
     pub funcs: Vec<u32>,
 }
 
-/// A data segment: its name (from the name section) and, when active, its address.
+/// A data segment: its name (from the name section), when active its
+/// address, and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
+pub struct Segment<'a> {
     pub name: Option<String>,
     pub active_offset: Option<u32>,
+    pub data: &'a [u8],
 }
 
 /// What we read out of a module in one pass.
@@ -56,7 +58,7 @@ pub struct ModuleView<'a> {
     pub func_names: HashMap<u32, String>,
     pub global_names: HashMap<u32, String>,
     pub elements: Vec<Elements>,
-    pub segments: Vec<Segment>,
+    pub segments: Vec<Segment<'a>>,
     pub start: Option<u32>,
     /// Bodies of the functions defined in the module, by function index.
     pub bodies: HashMap<u32, FunctionBody<'a>>,
@@ -154,6 +156,7 @@ impl<'a> ModuleView<'a> {
                         view.segments.push(Segment {
                             name: None,
                             active_offset,
+                            data: data.data,
                         });
                     }
                 }
@@ -189,6 +192,7 @@ impl<'a> ModuleView<'a> {
                                                 Segment {
                                                     name: None,
                                                     active_offset: None,
+                                                    data: &[],
                                                 },
                                             );
                                         }

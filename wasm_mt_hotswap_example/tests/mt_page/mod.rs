@@ -9,7 +9,6 @@
 #![allow(dead_code)]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use e2e_support::serde_json::{json, Value};
 use e2e_support::{Browser, Scratch, PATCH};
@@ -29,73 +28,6 @@ pub fn wait_until_thread_hashes(browser: &mut Browser, workers: usize, expected:
            && h.every(t => t.hash === '{expected}') && h)"
     );
     browser.wait_for("every thread to run the last edit", &all, PATCH);
-}
-
-/// Waits until the overlay has counted `patches` landings; returns its text.
-pub fn wait_for_patches(browser: &mut Browser, patches: u64) -> String {
-    let text = wait_for_overlay(browser, &format!("patch {patches} to land"), |shown| {
-        shown.patches >= patches
-    });
-    assert!(text.contains("patched"), "{text}");
-    text
-}
-
-/// Waits until the overlay shows an error whose text contains `needle`; returns the text.
-pub fn wait_for_overlay_error(browser: &mut Browser, needle: &str) -> String {
-    wait_for_overlay(
-        browser,
-        &format!("the overlay to show an error with `{needle}`"),
-        |shown| shown.state == "error" && shown.text.contains(needle),
-    )
-}
-
-/// What the overlay shows.
-pub struct Overlay {
-    pub state: String,
-    pub text: String,
-    pub patches: u64,
-}
-
-/// Polls the overlay until `done`, and returns its text; if it does not
-/// come, the panic says what the overlay shows instead.
-fn wait_for_overlay(browser: &mut Browser, what: &str, done: impl Fn(&Overlay) -> bool) -> String {
-    let deadline = Instant::now() + PATCH;
-    loop {
-        let shown = overlay(browser);
-        if done(&shown) {
-            return shown.text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {PATCH:?} waiting for {what}; the overlay shows [{}] {}",
-            shown.state,
-            shown.text
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// One of the overlay's counters (`patches`, `connects`).
-pub fn overlay_count(browser: &mut Browser, name: &str) -> u64 {
-    let value = browser.eval(&format!(
-        "Number(document.getElementById('hotswap-status')?.dataset.{name} || 0)"
-    ));
-    value.as_u64().unwrap_or(0)
-}
-
-/// What the overlay shows now.
-pub fn overlay(browser: &mut Browser) -> Overlay {
-    let value = browser.eval(
-        "(() => { const s = document.getElementById('hotswap-status'); \
-           return [s?.dataset.state || '', s?.textContent || '', \
-                   Number(s?.dataset.patches || 0)]; })()",
-    );
-    let part = |i: usize| value[i].as_str().unwrap_or_default().to_string();
-    Overlay {
-        state: part(0),
-        text: part(1),
-        patches: value[2].as_u64().unwrap_or(0),
-    }
 }
 
 /// The reference render's hash from a native build of the scratch copy as it is now.
