@@ -217,6 +217,13 @@ impl<P: Platform> Session<P> {
         Some((state.first_build.clone()?, state.last_applied.clone()?))
     }
 
+    /// Make `table` the patch a page that reloads itself hands to the next
+    /// one, though it was never applied here (a page that reloads to run it).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn take_along(&self, table: JumpTable) {
+        self.state().last_applied = Some(table);
+    }
+
     /// Apply again, in a reloaded page, the patch the page before it had:
     /// only if both loaded `build`.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

@@ -42,9 +42,13 @@ pub enum Status {
     /// restarted and built anew): its patches would not fit, so none is applied.
     OtherBuild,
     /// The page's code panicked (on wasm32 a panic aborts what was running and
-    /// can leave the app's state borrowed). `at` is the source location, `kept`
-    /// what the app keeps across the reload that runs the fix (`crate::keep`).
+    /// can leave the app's state borrowed), or, with `thread`, the code on one
+    /// of the page's worker threads (`panic_abort` ends that thread, so its
+    /// pool cannot go on). `at` is the source location, `kept` what the app
+    /// keeps across the reload that runs the fix (`crate::keep`).
     Panicked {
+        /// Which worker thread (`rayon thread 1`); `None` for the page's own.
+        thread: Option<String>,
         message: String,
         at: Option<String>,
         kept: Vec<String>,
@@ -134,8 +138,13 @@ impl fmt::Display for Status {
                 "dx restarted and serves a new build of this app: reload the page to run it \
                  (patches built for the new build are not applied to this one)"
             ),
-            Status::Panicked { message, at, kept } => {
-                write!(f, "the page panicked")?;
+            Status::Panicked {
+                thread,
+                message,
+                at,
+                kept,
+            } => {
+                write!(f, "{} panicked", thread.as_deref().unwrap_or("the page"))?;
                 if let Some(at) = at {
                     write!(f, " at {at}")?;
                 }
@@ -210,6 +219,7 @@ mod tests {
             (Status::OtherBuild, ""),
             (
                 Status::Panicked {
+                    thread: None,
                     message: "attempt to divide by zero".into(),
                     at: Some("src/view.rs:20:9".into()),
                     kept: vec!["counter".into()],
@@ -218,11 +228,21 @@ mod tests {
             ),
             (
                 Status::Panicked {
+                    thread: None,
                     message: "first line\nsecond line".into(),
                     at: None,
                     kept: vec![],
                 },
                 "first line second line",
+            ),
+            (
+                Status::Panicked {
+                    thread: Some("rayon thread 1".into()),
+                    message: "index out of bounds".into(),
+                    at: Some("src/app.rs:20:9".into()),
+                    kept: vec![],
+                },
+                "rayon thread 1 panicked at src/app.rs:20:9: index out of bounds",
             ),
             (
                 Status::ReloadingAfterPanic {

@@ -16,7 +16,10 @@
 //! 6. a dropped connection: on reconnecting the page is sent the last patch
 //!    again and applies nothing twice (memory and table sizes unchanged);
 //! 7. a tab opened after all these patches renders the patched scene on
-//!    every thread.
+//!    every thread;
+//! 8. a panic on a rayon thread (which `panic_abort` ends): the overlay names
+//!    the thread, the place and the message, and the fix's save reloads the
+//!    page, whose threads all run the fix.
 //!
 //! Test hooks used: `window.__hotswapFailNextPatchOn` (hotswap_runtime's
 //! loader, debug builds), and the example's `mtHold`/`mtRelease`,
@@ -82,7 +85,7 @@ fn the_hard_cases_of_threaded_patching() {
         sky: "0.5".to_string(),
         current: ready["referenceHash"].as_str().unwrap().to_string(),
     };
-    let phases: [(&str, Phase); 8] = [
+    let phases: [(&str, Phase); 9] = [
         (
             "1 a patch that fails on one thread",
             Session::a_patch_that_fails_on_one_thread,
@@ -114,6 +117,10 @@ fn the_hard_cases_of_threaded_patching() {
         (
             "7 a tab opened later catches up",
             Session::a_tab_opened_later_catches_up,
+        ),
+        (
+            "8 a panic on a rayon thread",
+            Session::a_panic_on_a_rayon_thread,
         ),
     ];
     for (name, phase) in phases {
@@ -344,6 +351,46 @@ impl Session {
         assert_eq!(page["hash"], self.current.as_str(), "{page}");
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(overlay::count(&mut late, "patches"), 1);
+    }
+
+    /// Case 8: a save whose sky panics. The page draws again after the
+    /// landing, a rayon thread panics and is gone; the overlay says which,
+    /// where and why, and the fix's save reloads the page, which gets the fix
+    /// from wasm_mt_dev and runs it on every thread. (Last: the page reloads.)
+    fn a_panic_on_a_rayon_thread(&mut self) {
+        let patches = self.patches();
+        let page_id = self.page.eval("performance.timeOrigin");
+        let sky = format!("let k = {} * (ray.dir.y + 1.0);", self.sky);
+        let panics = "let k: f32 = panic!(\"hard case 8: no sky\");";
+        self.scratch.edit(SHADE, &sky, panics);
+        overlay::wait_for_patches(&mut self.page, patches + 1);
+        let text = overlay::wait_until(&mut self.page, "a rayon thread's panic", |shown| {
+            shown.state == "panicked"
+        });
+        assert!(
+            text.contains("rayon thread") && text.contains("hard case 8: no sky"),
+            "the overlay names the thread and the message: {text}"
+        );
+        assert!(text.contains("shade.rs:"), "and the place: {text}");
+        let stopped = self
+            .page
+            .eval("window.mtThreadHashes().then(() => 'rendered', e => String(e))");
+        assert!(
+            stopped
+                .as_str()
+                .is_some_and(|s| s.contains("the pool stopped")),
+            "work asked of the pool fails at once: {stopped}"
+        );
+
+        self.scratch.edit(SHADE, panics, &sky);
+        let page = &mut self.page;
+        e2e_support::wait_until("the fix's save to reload the page", PATCH, || {
+            let now = page.try_eval("performance.timeOrigin").ok()?;
+            (now != page_id).then_some(())
+        });
+        page.wait_for("the reloaded page's threads", "window.mtReady", PATCH);
+        overlay::wait_for_patches(&mut self.page, 1);
+        self.every_thread_runs_the_saved_code();
     }
 
     /// Saves the sky's gradient with `factor`, replacing the current one.

@@ -1,8 +1,8 @@
 //! The plain JS objects the page and the pool's workers exchange, typed.
 //!
 //! `worker.js` reads and writes the same fields: `kind` (`init`, `run`,
-//! `started`, `ready`, `done`, `error`), `id` (which request a reply answers),
-//! and per kind the rest.
+//! `started`, `ready`, `done`, `error`, `panicked`), `id` (which request a
+//! reply answers), and per kind the rest.
 
 use wasm_bindgen::prelude::*;
 
@@ -19,11 +19,16 @@ extern "C" {
     pub(crate) fn id(this: &Message) -> Option<u32>;
     #[wasm_bindgen(method, setter)]
     pub(crate) fn set_id(this: &Message, id: u32);
-    /// `error`: why.
+    /// `error`: why; `panicked`: the panic's message.
     #[wasm_bindgen(method, getter)]
     pub(crate) fn message(this: &Message) -> Option<String>;
     #[wasm_bindgen(method, setter)]
     pub(crate) fn set_message(this: &Message, text: &str);
+    /// `panicked`: where, `file:line:column`.
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn at(this: &Message) -> Option<String>;
+    #[wasm_bindgen(method, setter)]
+    pub(crate) fn set_at(this: &Message, at: &str);
     /// `done`: the address of the boxed result (`handoff`).
     #[wasm_bindgen(method, getter)]
     pub(crate) fn value(this: &Message) -> Option<u32>;

@@ -31,6 +31,9 @@ mod handoff;
 mod message;
 mod worker;
 
+#[cfg(debug_assertions)]
+pub(crate) use worker::report_panic;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,6 +72,10 @@ type Job = Box<dyn FnOnce(&'static ThreadPool) + Send>;
 /// How to settle each request still waiting for its reply, by request id.
 type Pending = Rc<RefCell<HashMap<u32, (Function, Function)>>>;
 
+/// Why the pool can take no more work: one of its threads panicked, and
+/// `panic_abort` ended it.
+type Stopped = Rc<RefCell<Option<String>>>;
+
 /// How long a patch waits for every rayon thread to reach its safe point.
 /// A thread gets there when it takes its next job; one that stays longer in
 /// a job that never waits in a `join` or `scope` fails the patch instead of
@@ -93,6 +100,7 @@ struct Inner {
     threads: Vec<Worker>,
     dispatcher: Worker,
     pending: Pending,
+    stopped: Stopped,
     next_id: Cell<u32>,
     // Kept alive for as long as the workers can call them.
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
@@ -109,16 +117,18 @@ impl Pool {
             return Err("a pool needs at least one thread".into());
         }
         let pending: Pending = Rc::default();
+        let stopped: Stopped = Rc::default();
         let mut handlers = Vec::new();
         let threads = (0..size)
-            .map(|index| spawn_worker(&thread_name(index), &pending, &mut handlers))
+            .map(|index| spawn_worker(&thread_name(index), &pending, &stopped, &mut handlers))
             .collect::<Result<Vec<_>, _>>()?;
-        let dispatcher = spawn_worker(DISPATCHER, &pending, &mut handlers)?;
+        let dispatcher = spawn_worker(DISPATCHER, &pending, &stopped, &mut handlers)?;
         let pool = Pool {
             inner: Rc::new(Inner {
                 threads,
                 dispatcher,
                 pending,
+                stopped,
                 // Ids below `size` are the threads' start-up replies, `size` the dispatcher's.
                 next_id: Cell::new(size + 1),
                 _handlers: handlers,
@@ -216,6 +226,9 @@ impl Pool {
         job: impl FnOnce(&'static ThreadPool, Reply<T>) + Send + 'static,
     ) -> Result<T, Late> {
         let inner = &self.inner;
+        if let Some(why) = inner.stopped.borrow().clone() {
+            return Err(Late::Failed(why));
+        }
         let id = inner.next_id.get();
         inner.next_id.set(id.wrapping_add(1).max(self.size() + 1));
         let replied = self.expect_reply(id);
@@ -330,10 +343,12 @@ fn timer(limit: Duration) -> Promise {
     })
 }
 
-/// A module worker named `name` running `worker.js`, whose replies settle `pending`.
+/// A module worker named `name` running `worker.js`, whose replies settle
+/// `pending`, and whose panic stops the pool.
 fn spawn_worker(
     name: &str,
     pending: &Pending,
+    stopped: &Stopped,
     handlers: &mut Vec<Closure<dyn FnMut(JsValue)>>,
 ) -> Result<Worker, String> {
     let options = WorkerOptions::new();
@@ -344,15 +359,17 @@ fn spawn_worker(
     let script = wasm_bindgen::link_to!(module = "/src/pool/worker.js");
     let worker = Worker::new_with_options(&script, &options).map_err(|err| describe(&err))?;
     let on_message = {
-        let pending = pending.clone();
+        let (pending, stopped, name) = (pending.clone(), stopped.clone(), name.to_string());
         Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-            settle(
-                &pending,
-                event
-                    .unchecked_into::<MessageEvent>()
-                    .data()
-                    .unchecked_into(),
-            );
+            let message: Message = event
+                .unchecked_into::<MessageEvent>()
+                .data()
+                .unchecked_into();
+            if message.kind().as_deref() == Some("panicked") {
+                stop(&name, &message, &pending, &stopped);
+            } else {
+                settle(&pending, message);
+            }
         })
     };
     // A worker that fails to load, or whose thread traps (a panic is an abort
@@ -396,6 +413,21 @@ impl<T: Send + 'static> Reply<T> {
         message.set_value(handoff::send(value));
         worker::post_to_page(&message);
     }
+}
+
+/// A thread of the pool panicked (`worker` says which): whatever waits for
+/// the pool fails with the panic, and so does all work asked of it later.
+fn stop(worker: &str, message: &Message, pending: &Pending, stopped: &Stopped) {
+    let text = message.message().unwrap_or_default();
+    let at = message.at();
+    let why = match &at {
+        Some(at) => format!("{worker} panicked at {at}: {text}"),
+        None => format!("{worker} panicked: {text}"),
+    };
+    stopped.borrow_mut().get_or_insert(why.clone());
+    fail_all(pending, &format!("the pool stopped: {why}"));
+    #[cfg(debug_assertions)]
+    crate::web::worker_panicked(worker, text, at);
 }
 
 /// Routes a worker's message to the request it answers.

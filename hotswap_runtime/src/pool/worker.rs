@@ -3,11 +3,25 @@
 //! Exported from the app's module under names no app would pick, because
 //! every `#[wasm_bindgen]` export of every crate shares the glue's namespace.
 
+#[cfg(debug_assertions)]
+use std::cell::Cell;
+
 use rayon::ThreadBuilder;
 use wasm_bindgen::prelude::*;
 use web_sys::DedicatedWorkerGlobalScope;
 
 use super::{handoff, Job, POOL};
+
+#[cfg(debug_assertions)]
+thread_local! {
+    /// This thread is one of the pool's workers (its panics go to the page).
+    static POOL_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+fn mark_pool_worker() {
+    #[cfg(debug_assertions)]
+    POOL_WORKER.set(true);
+}
 
 /// Runs one rayon thread on this worker, for the life of the pool.
 #[wasm_bindgen(js_name = __hotswap_pool_thread_run)]
@@ -15,6 +29,7 @@ pub fn thread_run(builder: u32) {
     // SAFETY: `builder` is the address `Pool::start`'s spawn handler sent in
     // this worker's `init` message, and worker.js passes it here once.
     let thread = unsafe { handoff::take::<ThreadBuilder>(builder) };
+    mark_pool_worker();
     thread.run();
 }
 
@@ -24,6 +39,7 @@ pub fn dispatch(job: u32) -> Result<(), JsValue> {
     // SAFETY: `job` is the address `Pool::submit` sent in a `run` message,
     // and worker.js passes each `run` message's job here once.
     let job = unsafe { handoff::take::<Job>(job) };
+    mark_pool_worker();
     let pool = POOL
         .get()
         .ok_or("the dispatcher ran before the pool started")?;
@@ -37,4 +53,22 @@ pub(super) fn post_to_page(message: &JsValue) {
     if let Err(err) = scope.post_message(message) {
         web_sys::console::error_2(&"pool: cannot reach the page".into(), &err);
     }
+}
+
+/// On a pool worker, tell the page about a panic before `panic_abort` ends
+/// this thread (its worker's error never reaches the page: it happens inside
+/// a call worker.js made from a promise). Returns whether it did. (The hook
+/// that calls it is the dev client's.)
+#[cfg(debug_assertions)]
+pub(crate) fn report_panic(info: &std::panic::PanicHookInfo) -> bool {
+    if !POOL_WORKER.get() {
+        return false;
+    }
+    let message = super::message::Message::new("panicked", 0);
+    message.set_message(&crate::web::panic_message(info));
+    if let Some(at) = crate::web::panic_location(info) {
+        message.set_at(&at);
+    }
+    post_to_page(&message);
+    true
 }

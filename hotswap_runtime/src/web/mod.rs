@@ -202,6 +202,12 @@ fn after_landing() {
 fn remember_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // The hook is the whole program's, worker threads' too: a pool
+        // worker tells the page, which has the overlay.
+        #[cfg(feature = "rayon-pool")]
+        if crate::pool::report_panic(info) {
+            return previous(info);
+        }
         LAST_PANIC.with(|last| *last.borrow_mut() = Some(info.to_string()));
         let loading_a_patch = SESSION.with(|session| {
             session
@@ -216,15 +222,41 @@ fn remember_panics() {
             tracing::error!("panicked again, after the panic shown in the overlay: {info}");
         } else if !loading_a_patch {
             Web.report(Status::Panicked {
-                message: info.payload_as_str().unwrap_or("(no message)").to_string(),
-                at: info
-                    .location()
-                    .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column())),
+                thread: None,
+                message: panic_message(info),
+                at: panic_location(info),
                 kept: keep::keys(),
             });
         }
         previous(info);
     }));
+}
+
+pub(crate) fn panic_message(info: &std::panic::PanicHookInfo) -> String {
+    info.payload_as_str().unwrap_or("(no message)").to_string()
+}
+
+pub(crate) fn panic_location(info: &std::panic::PanicHookInfo) -> Option<String> {
+    info.location()
+        .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()))
+}
+
+/// A worker thread of the page panicked (`thread` names it): with
+/// `panic_abort` that thread is gone and its pool cannot run the app's jobs
+/// or take a patch, so the next patch (the fix) reloads the page instead.
+#[cfg(feature = "rayon-pool")]
+pub(crate) fn worker_panicked(thread: &str, message: String, at: Option<String>) {
+    if PANICKED.replace(true) {
+        return tracing::error!(
+            "{thread} panicked too, after the panic shown in the overlay: {message}"
+        );
+    }
+    Web.report(Status::Panicked {
+        thread: Some(thread.to_string()),
+        message,
+        at,
+        kept: keep::keys(),
+    });
 }
 
 /// subsecond loads a patch in a task of its own and unwraps every error there:
@@ -267,6 +299,17 @@ fn describe_error_event(event: &JsValue) -> String {
             .unwrap_or_else(|| format!("{reason:?}"));
     }
     "an error on the page".to_string()
+}
+
+/// Reload the page after a panic, taking `table` (the fix) along.
+fn reload_with(table: JumpTable) {
+    SESSION.with(|session| {
+        if let Some(session) = session.borrow().as_ref() {
+            session.take_along(table);
+        }
+    });
+    Web.report(Status::ReloadingAfterPanic { kept: keep::keys() });
+    Web.reload();
 }
 
 /// Queues `table` behind the patches still being applied, on every thread.
@@ -415,6 +458,13 @@ impl Platform for Web {
             ));
         }
         if let Some(threaded) = THREADED.with(|threaded| threaded.borrow().clone()) {
+            if PANICKED.get() {
+                // A thread that panicked is gone and the page's state may be
+                // half-updated: run the fix in a fresh page, which gets this
+                // patch from the reload.
+                reload_with(table);
+                return Ok(());
+            }
             return apply_threaded(threaded, table);
         }
         LAST_PANIC.with(|last| last.borrow_mut().take());
