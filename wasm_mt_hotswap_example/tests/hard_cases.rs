@@ -363,9 +363,9 @@ impl Session {
         let sky = format!("let k = {} * (ray.dir.y + 1.0);", self.sky);
         let panics = "let k: f32 = panic!(\"hard case 8: no sky\");";
         self.scratch.edit(SHADE, &sky, panics);
-        overlay::wait_for_patches(&mut self.page, patches + 1);
+        // It lands (counted), then the page's redraw panics.
         let text = overlay::wait_until(&mut self.page, "a rayon thread's panic", |shown| {
-            shown.state == "panicked"
+            shown.state == "panicked" && shown.patches == patches + 1
         });
         assert!(
             text.contains("rayon thread") && text.contains("hard case 8: no sky"),

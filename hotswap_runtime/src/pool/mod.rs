@@ -421,11 +421,11 @@ fn stop(worker: &str, message: &Message, pending: &Pending, stopped: &Stopped) {
     let text = message.message().unwrap_or_default();
     let at = message.at();
     let why = match &at {
-        Some(at) => format!("{worker} panicked at {at}: {text}"),
-        None => format!("{worker} panicked: {text}"),
+        Some(at) => format!("the pool stopped: {worker} panicked at {at}: {text}"),
+        None => format!("the pool stopped: {worker} panicked: {text}"),
     };
     stopped.borrow_mut().get_or_insert(why.clone());
-    fail_all(pending, &format!("the pool stopped: {why}"));
+    fail_all(pending, &why);
     #[cfg(debug_assertions)]
     crate::web::worker_panicked(worker, text, at);
 }
