@@ -274,6 +274,16 @@ impl<P: Platform> Session<P> {
         }
     }
 
+    /// The patch `lib` starts loading only now, after the patches queued
+    /// before it: the landing timeout counts from here, not from its receipt.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn loading_starts(&self, lib: &Path) {
+        let now = self.platform.now_ms();
+        if let Some(patch) = self.state().in_flight.iter_mut().find(|p| p.lib == lib) {
+            patch.received_ms = now;
+        }
+    }
+
     /// The patch `lib` failed for certain and will not land (the threaded
     /// loader knows): it is no longer in flight, whatever came after it.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -645,6 +655,27 @@ pub(crate) mod tests {
         );
         assert!(matches!(&shown[1], Status::Patched { .. }));
         assert!(!session.patch_in_flight());
+    }
+
+    #[test]
+    fn a_patch_queued_behind_slow_ones_is_timed_from_when_it_starts_loading() {
+        let fake = Arc::new(Fake::default());
+        let session = session(&fake);
+        session.handle_text(&patch_named("/1.wasm"));
+        session.handle_text(&patch_named("/2.wasm"));
+        // Both came 15 s ago; the second waited behind the first till now.
+        for patch in session.state().in_flight.iter_mut() {
+            patch.received_ms = -14_000.0;
+        }
+        session.loading_starts(Path::new("/2.wasm"));
+        session.fail_if_stuck(10_000.0);
+        let shown = fake.shown();
+        assert_eq!(shown.len(), 1, "only the first is stuck: {shown:?}");
+        assert!(
+            matches!(&shown[0], Status::PatchFailed { reason } if reason.contains("did not land"))
+        );
+        session.landed(1, &|| {});
+        assert!(matches!(fake.shown().last(), Some(Status::Patched { .. })));
     }
 
     #[test]

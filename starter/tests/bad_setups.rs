@@ -243,6 +243,9 @@ fn check(app: &App, bin: &Path, envs: &[(&str, &str)]) -> Outcome {
     app.dev()
         .arg("--check")
         .env("PATH", path)
+        // The stand-ins on PATH, whatever the caller's shell points at.
+        .env_remove("HOTSWAP_LINK")
+        .env_remove("WASM_MT_DEV")
         .envs(envs.iter().copied())
         .output()
         .unwrap_or_else(|err| panic!("cannot run the dev script: {err}"))

@@ -263,6 +263,11 @@ impl Session {
                return { frames: window.__frames, landed: window.__landings[0] }; })()",
         );
         let new = native_row_hashes(&self.scratch, LONG_WIDTH, LONG_HEIGHT);
+        let changed = old.iter().zip(&new).filter(|(old, new)| old != new).count();
+        assert!(
+            changed > LONG_HEIGHT as usize / 4,
+            "the edit changes the sky's rows ({changed} of {LONG_HEIGHT}), or old and new cannot be told apart"
+        );
         self.every_thread_runs_the_saved_code();
         let landed = seen["landed"].as_f64().unwrap();
         let frames = seen["frames"].as_array().unwrap();
@@ -382,14 +387,17 @@ impl Session {
             "work asked of the pool fails at once: {stopped}"
         );
 
-        self.scratch.edit(SHADE, panics, &sky);
+        // The fix: a sky no page has had, so it is this patch that renders.
+        self.sky = "0.85".to_string();
+        let fixed = format!("let k = {} * (ray.dir.y + 1.0);", self.sky);
+        self.scratch.edit(SHADE, panics, &fixed);
         let page = &mut self.page;
         e2e_support::wait_until("the fix's save to reload the page", PATCH, || {
             let now = page.try_eval("performance.timeOrigin").ok()?;
             (now != page_id).then_some(())
         });
         page.wait_for("the reloaded page's threads", "window.mtReady", PATCH);
-        overlay::wait_for_patches(&mut self.page, 1);
+        self.lands_alone(1);
         self.every_thread_runs_the_saved_code();
     }
 

@@ -32,7 +32,7 @@ mod message;
 mod worker;
 
 #[cfg(debug_assertions)]
-pub(crate) use worker::report_panic;
+pub(crate) use worker::on_pool_worker;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -116,6 +116,7 @@ impl Pool {
         if size == 0 {
             return Err("a pool needs at least one thread".into());
         }
+        worker::report_panics_to_the_page();
         let pending: Pending = Rc::default();
         let stopped: Stopped = Rc::default();
         let mut handlers = Vec::new();

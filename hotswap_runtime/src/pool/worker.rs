@@ -3,24 +3,49 @@
 //! Exported from the app's module under names no app would pick, because
 //! every `#[wasm_bindgen]` export of every crate shares the glue's namespace.
 
-#[cfg(debug_assertions)]
 use std::cell::Cell;
+use std::panic::PanicHookInfo;
+use std::sync::Once;
 
 use rayon::ThreadBuilder;
 use wasm_bindgen::prelude::*;
 use web_sys::DedicatedWorkerGlobalScope;
 
 use super::{handoff, Job, POOL};
+use crate::js_error::{panic_location, panic_message};
 
-#[cfg(debug_assertions)]
 thread_local! {
     /// This thread is one of the pool's workers (its panics go to the page).
     static POOL_WORKER: Cell<bool> = const { Cell::new(false) };
 }
 
 fn mark_pool_worker() {
-    #[cfg(debug_assertions)]
     POOL_WORKER.set(true);
+}
+
+/// Whether the calling thread is one of the pool's workers.
+#[cfg(debug_assertions)]
+pub(crate) fn on_pool_worker() -> bool {
+    POOL_WORKER.get()
+}
+
+/// Chains a panic hook, in every build, that tells the page about a panic on
+/// a pool worker before `panic_abort` ends the thread: its worker's error
+/// never reaches the page (the trap happens inside a call worker.js made from
+/// a promise), and without word the pool's requests would wait for ever. An
+/// app that sets a hook of its own after starting the pool must call the one
+/// it replaces (`std::panic::take_hook`).
+pub(super) fn report_panics_to_the_page() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if POOL_WORKER.get() {
+                report_panic(info);
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// Runs one rayon thread on this worker, for the life of the pool.
@@ -55,20 +80,11 @@ pub(super) fn post_to_page(message: &JsValue) {
     }
 }
 
-/// On a pool worker, tell the page about a panic before `panic_abort` ends
-/// this thread (its worker's error never reaches the page: it happens inside
-/// a call worker.js made from a promise). Returns whether it did. (The hook
-/// that calls it is the dev client's.)
-#[cfg(debug_assertions)]
-pub(crate) fn report_panic(info: &std::panic::PanicHookInfo) -> bool {
-    if !POOL_WORKER.get() {
-        return false;
-    }
+fn report_panic(info: &PanicHookInfo) {
     let message = super::message::Message::new("panicked", 0);
-    message.set_message(&crate::web::panic_message(info));
-    if let Some(at) = crate::web::panic_location(info) {
+    message.set_message(&panic_message(info));
+    if let Some(at) = panic_location(info) {
         message.set_at(&at);
     }
     post_to_page(&message);
-    true
 }

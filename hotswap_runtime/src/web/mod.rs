@@ -203,9 +203,9 @@ fn remember_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // The hook is the whole program's, worker threads' too: a pool
-        // worker tells the page, which has the overlay.
+        // worker's panic goes to the page through the pool's hook.
         #[cfg(feature = "rayon-pool")]
-        if crate::pool::report_panic(info) {
+        if crate::pool::on_pool_worker() {
             return previous(info);
         }
         LAST_PANIC.with(|last| *last.borrow_mut() = Some(info.to_string()));
@@ -223,22 +223,13 @@ fn remember_panics() {
         } else if !loading_a_patch {
             Web.report(Status::Panicked {
                 thread: None,
-                message: panic_message(info),
-                at: panic_location(info),
+                message: crate::js_error::panic_message(info),
+                at: crate::js_error::panic_location(info),
                 kept: keep::keys(),
             });
         }
         previous(info);
     }));
-}
-
-pub(crate) fn panic_message(info: &std::panic::PanicHookInfo) -> String {
-    info.payload_as_str().unwrap_or("(no message)").to_string()
-}
-
-pub(crate) fn panic_location(info: &std::panic::PanicHookInfo) -> Option<String> {
-    info.location()
-        .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()))
 }
 
 /// A worker thread of the page panicked (`thread` names it): with
@@ -330,6 +321,7 @@ fn apply_threaded(threaded: Threaded, table: JumpTable) -> Result<(), String> {
             let _ = JsFuture::from(previous).await;
         }
         let lib = table.lib.clone();
+        session.loading_starts(&lib);
         if let Err(reason) = threaded::apply(table, &*threads).await {
             session.fail_patch(&lib, &reason);
         }
