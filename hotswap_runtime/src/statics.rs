@@ -175,7 +175,7 @@ pub(crate) fn log_report(lib: &str, text: Option<&str>) -> (String, Option<usize
 mod tests {
     use super::*;
 
-    const REPORT: &str = "hotswap-link 0.3.0\n\
+    const REPORT: &str = "hotswap-link 0.4.0\n\
         bound app::HITS\n\
         bound app::ID\n\
         bound-thread-local app::CURRENT\n\
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_report_reads_back_and_says_each_note_once() {
-        assert_eq!(VERSION, "0.3.0", "REPORT names this library's version");
+        assert_eq!(VERSION, "0.4.0", "REPORT names this library's version");
         let report = LinkReport::parse(REPORT).unwrap();
         assert_eq!(report.bound.len(), 2);
         assert_eq!(report.micros, 1500);
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn another_version_or_another_file_is_said() {
-        let other = REPORT.replace("hotswap-link 0.3.0", "hotswap-link 9.9.9");
+        let other = REPORT.replace("hotswap-link 0.4.0", "hotswap-link 9.9.9");
         let lines = LinkReport::parse(&other)
             .unwrap()
             .lines(&mut HashSet::new());
