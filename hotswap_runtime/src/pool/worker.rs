@@ -19,10 +19,6 @@ thread_local! {
     static POOL_WORKER: Cell<bool> = const { Cell::new(false) };
 }
 
-fn mark_pool_worker() {
-    POOL_WORKER.set(true);
-}
-
 /// Whether the calling thread is one of the pool's workers.
 #[cfg(debug_assertions)]
 pub(crate) fn on_pool_worker() -> bool {
@@ -54,7 +50,7 @@ pub fn thread_run(builder: u32) {
     // SAFETY: `builder` is the address `Pool::start`'s spawn handler sent in
     // this worker's `init` message, and worker.js passes it here once.
     let thread = unsafe { handoff::take::<ThreadBuilder>(builder) };
-    mark_pool_worker();
+    POOL_WORKER.set(true);
     thread.run();
 }
 
@@ -64,7 +60,7 @@ pub fn dispatch(job: u32) -> Result<(), JsValue> {
     // SAFETY: `job` is the address `Pool::submit` sent in a `run` message,
     // and worker.js passes each `run` message's job here once.
     let job = unsafe { handoff::take::<Job>(job) };
-    mark_pool_worker();
+    POOL_WORKER.set(true);
     let pool = POOL
         .get()
         .ok_or("the dispatcher ran before the pool started")?;
