@@ -50,14 +50,20 @@ impl Socket {
                 Ok(Message::Close(frame)) => return frame.map(|frame| frame.code.into()),
                 Ok(_) => {}
                 // The read timeout: keep waiting until the deadline.
-                Err(tungstenite::Error::Io(err))
-                    if matches!(
-                        err.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
+                Err(err) if is_read_timeout(&err) => {}
                 Err(_) => return None,
             }
         }
         None
     }
+}
+
+/// Whether a read ended only because the socket's read timeout passed (the
+/// connection is still open: read again).
+pub fn is_read_timeout(err: &tungstenite::Error) -> bool {
+    matches!(
+        err,
+        tungstenite::Error::Io(err)
+            if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+    )
 }

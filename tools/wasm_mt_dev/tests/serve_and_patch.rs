@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use e2e_support::{Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
+use e2e_support::{ws, Browser, MtDev, Scratch, FIRST_BUILD, PATCH};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use wasm_mt_dev::patch::{readable, CONTRACT_IMPORTS};
@@ -80,11 +80,7 @@ fn read_until<T>(
                 }
             }
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if ws::is_read_timeout(&e) => {}
             Err(e) => panic!("the socket failed while waiting for {what}: {e}"),
         }
     }
